@@ -1,0 +1,156 @@
+"""Build a training-ready dataset from raw contributor uploads.
+
+    python -m pipelines.build_dataset --uploads DIR_OR_GS --output DIR_OR_GS \\
+        [--config configs/default.yaml] [--build_id ID] [--set filter.min_snr_db=5] \\
+        [any Beam option, e.g. --runner=DataflowRunner]
+
+Every upload ends in exactly one place: a manifest row (accepted) or a reject
+row with a reason. The build is written to a staging place, verified (uploads
+in == accepted + rejected, and the tables hold those rows), moved to
+``OUT/builds/ID/`` and only then named by ``OUT/LATEST``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import sys
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines import __version__
+from pipelines.options import BuildOptions, check_build_id, normalize_uri
+from pipelines.publish import (
+  ConservationError,
+  build_dir,
+  promote,
+  read_json,
+  staging_dir,
+  verify_build,
+  write_json,
+  write_latest,
+)
+from pipelines.runner import choose_local_runner
+from schemas.config import BuildConfig, ConfigError, load_config
+from transforms.decode import DecodeAudio
+from transforms.dedup import DeduplicateExact
+from transforms.discover import DiscoverUploads
+from transforms.encode import EncodeClips
+from transforms.filter import FilterQuality
+from transforms.measure import MeasureQuality
+from transforms.split import AssignSplit
+from transforms.standardize import StandardizeAudio
+from transforms.summarize import SummarizeBuild
+from transforms.trim import TrimSilence
+from transforms.write import WriteDataset
+
+__all__ = ['build_pipeline', 'run', 'main']
+
+_LOG = logging.getLogger(__name__)
+
+
+def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: str,
+                   config: BuildConfig) -> None:
+  """Adds the whole build, from listing uploads to writing tables, to ``p``."""
+  discovered = p | 'Discover' >> DiscoverUploads(root=uploads, config=config.discover)
+  clips = discovered.clips | 'Spread' >> beam.Reshuffle()
+  decoded = clips | 'Decode' >> DecodeAudio(config=config.decode)
+  standardized = decoded.clips | 'Standardize' >> StandardizeAudio(
+      sample_rate_hz=config.sample_rate_hz)
+  trimmed = standardized.clips | 'Trim' >> TrimSilence(config=config.trim)
+  measured = trimmed.clips | 'Measure' >> MeasureQuality(config=config.measure)
+  kept = measured.clips | 'Filter' >> FilterQuality(config=config.filter)
+  encoded = kept.clips | 'Encode' >> EncodeClips()
+  unique = encoded.clips | 'Dedup' >> DeduplicateExact()
+  split = unique.clips | 'Split' >> AssignSplit(config=config.split)
+
+  rejects = [discovered, decoded, standardized, trimmed, measured, kept, encoded, unique,
+             split]
+  rejected = [stage.rejected for stage in rejects] | 'Rejects' >> beam.Flatten()
+  _ = (split.clips, rejected) | 'Write' >> WriteDataset(
+      build_dir=staging, build_id=build_id, pipeline_version=__version__,
+      sample_rate_hz=config.sample_rate_hz, config=config.write)
+
+  inputs = (discovered.clips, discovered.rejected) | 'Inputs' >> beam.Flatten()
+  _ = ((inputs, split.clips, rejected)
+       | 'Summarize' >> SummarizeBuild()
+       | 'Stamp' >> beam.Map(
+           lambda summary: {'build_id': build_id, 'pipeline_version': __version__,
+                            'uploads': uploads, **summary})
+       | 'WriteSummary' >> beam.Map(lambda s: write_json(f'{staging}/summary.json', s)))
+
+
+def _default_build_id() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+  """Runs a build to completion and publishes it.
+
+  Returns:
+    The published summary (the content of ``summary.json``).
+
+  Raises:
+    ConfigError: before any work, for a bad option or config value.
+    ConservationError: after the run, if uploads went missing; nothing is published.
+  """
+  argv = list(sys.argv[1:] if argv is None else argv)
+  options = PipelineOptions(argv)
+  build = options.view_as(BuildOptions)
+  config = load_config(build.config, build.config_overrides or ())
+  uploads = normalize_uri(build.uploads, flag='--uploads')
+  output = normalize_uri(build.output, flag='--output')
+  build_id = check_build_id(build.build_id or _default_build_id())
+  runner = choose_local_runner(options, argv)
+  staging = staging_dir(output, build_id)
+  _LOG.info('Building %s from %s into %s on %s', build_id, uploads, staging, runner)
+
+  with beam.Pipeline(options=options) as p:
+    build_pipeline(p, uploads=uploads, staging=staging, build_id=build_id, config=config)
+
+  summary = read_json(f'{staging}/summary.json')
+  verify_build(staging, summary)
+  final = build_dir(output, build_id)
+  promote(staging, final)
+  write_latest(output, build_id)
+  _LOG.info('Published %s', final)
+  return {**summary, 'path': final}
+
+
+def format_summary(summary: dict) -> str:
+  """A few readable lines: counts, hours and rejects by reason."""
+  lines = [
+      f'Build {summary["build_id"]} -> {summary["path"]}',
+      f'  uploads {summary["inputs"]}: accepted {summary["accepted"]}, '
+      f'rejected {sum(summary["rejected"].values())}',
+      f'  audio in {summary["audio_hours_in"] * 60:.1f} min, '
+      f'out {summary["audio_hours_out"] * 60:.1f} min, '
+      f'{summary["contributors"]} contributors',
+  ]
+  for split, part in summary['splits'].items():
+    lines.append(f'  {split:5s} {part["clips"]:5d} clips {part["hours"] * 60:7.1f} min '
+                 f'{part["contributors"]:4d} contributors')
+  if summary['rejected']:
+    lines.append('  rejects by reason:')
+    lines += [f'    {reason:22s} {count:5d}' for reason, count in summary['rejected'].items()]
+  return '\n'.join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+  try:
+    summary = run(argv)
+  except ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  except ConservationError as e:
+    print(f'error: the build is not published: {e}', file=sys.stderr)
+    return 1
+  print(format_summary(summary))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

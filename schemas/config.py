@@ -1,0 +1,244 @@
+"""The build configuration: typed, validated before any work starts.
+
+YAML files in ``configs/`` plus ``--set section.key=value`` overrides become one
+frozen :class:`BuildConfig`; its sections are handed to the stages that use
+them. A key that is unknown, of the wrong type, or out of range raises
+:class:`ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+import yaml
+
+__all__ = ['BuildConfig', 'ConfigError', 'load_config', 'DiscoverConfig',
+           'DecodeConfig', 'TrimConfig', 'MeasureConfig', 'FilterConfig',
+           'SplitConfig', 'WriteConfig']
+
+
+class ConfigError(ValueError):
+  """A configuration value that cannot be used; the message names the key."""
+
+
+def _check(condition: bool, key: str, value: Any, requirement: str) -> None:
+  if not condition:
+    raise ConfigError(f'config key {key}={value!r}: {requirement}')
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscoverConfig:
+  max_upload_bytes: int = 200_000_000
+  max_sidecar_bytes: int = 1_048_576
+  require_consent: bool = True
+
+  def validate(self, prefix: str) -> None:
+    _check(self.max_upload_bytes > 0, f'{prefix}.max_upload_bytes',
+           self.max_upload_bytes, 'must be positive')
+    _check(self.max_sidecar_bytes > 0, f'{prefix}.max_sidecar_bytes',
+           self.max_sidecar_bytes, 'must be positive')
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+  max_duration_s: float = 120.0
+  min_sample_rate_hz: int = 4000
+  max_sample_rate_hz: int = 384_000
+  max_channels: int = 8
+  clipping_min_run: int = 3
+
+  def validate(self, prefix: str) -> None:
+    _check(self.max_duration_s > 0, f'{prefix}.max_duration_s', self.max_duration_s,
+           'must be positive')
+    _check(0 < self.min_sample_rate_hz <= self.max_sample_rate_hz,
+           f'{prefix}.min_sample_rate_hz', self.min_sample_rate_hz,
+           'must be positive and at most max_sample_rate_hz')
+    _check(self.max_channels >= 1, f'{prefix}.max_channels', self.max_channels,
+           'must be at least 1')
+    _check(self.clipping_min_run >= 2, f'{prefix}.clipping_min_run',
+           self.clipping_min_run, 'must be at least 2 (a plateau, not a peak)')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrimConfig:
+  top_db: float = 40.0
+  floor_dbfs: float = -60.0
+  padding_s: float = 0.2
+
+  def validate(self, prefix: str) -> None:
+    _check(self.top_db > 0, f'{prefix}.top_db', self.top_db, 'must be positive')
+    _check(self.floor_dbfs < 0, f'{prefix}.floor_dbfs', self.floor_dbfs,
+           'must be below 0 dBFS')
+    _check(0 <= self.padding_s <= 5, f'{prefix}.padding_s', self.padding_s,
+           'must be between 0 and 5 seconds')
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureConfig:
+  vad_aggressiveness: int = 2
+  bandwidth_threshold_db: float = 50.0
+
+  def validate(self, prefix: str) -> None:
+    _check(self.vad_aggressiveness in (0, 1, 2, 3), f'{prefix}.vad_aggressiveness',
+           self.vad_aggressiveness, 'must be 0, 1, 2 or 3 (webrtcvad modes)')
+    _check(0 < self.bandwidth_threshold_db <= 120, f'{prefix}.bandwidth_threshold_db',
+           self.bandwidth_threshold_db, 'must be in (0, 120] dB')
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterConfig:
+  """Thresholds; ``None`` disables a rule. Rules run in this field order."""
+  min_duration_s: float | None = 1.0
+  max_duration_s: float | None = 30.0
+  max_clipping_ratio: float | None = 0.01
+  min_loudness_lufs: float | None = -40.0
+  min_snr_db: float | None = 10.0
+  min_speech_ratio: float | None = 0.3
+  min_bandwidth_hz: float | None = None
+  min_speaking_rate_cps: float | None = 2.0
+  max_speaking_rate_cps: float | None = 35.0
+
+  def validate(self, prefix: str) -> None:
+    for name in ('min_duration_s', 'max_duration_s', 'min_bandwidth_hz',
+                 'min_speaking_rate_cps', 'max_speaking_rate_cps'):
+      value = getattr(self, name)
+      _check(value is None or value >= 0, f'{prefix}.{name}', value, 'must be >= 0')
+    for name in ('max_clipping_ratio', 'min_speech_ratio'):
+      value = getattr(self, name)
+      _check(value is None or 0 <= value <= 1, f'{prefix}.{name}', value,
+             'must be a ratio between 0 and 1')
+    if self.min_duration_s is not None and self.max_duration_s is not None:
+      _check(self.min_duration_s < self.max_duration_s, f'{prefix}.min_duration_s',
+             self.min_duration_s, 'must be below max_duration_s')
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+  train: float = 0.8
+  dev: float = 0.1
+  test: float = 0.1
+
+  def validate(self, prefix: str) -> None:
+    for name in ('train', 'dev', 'test'):
+      value = getattr(self, name)
+      _check(0 <= value <= 1, f'{prefix}.{name}', value, 'must be between 0 and 1')
+    total = self.train + self.dev + self.test
+    _check(abs(total - 1) < 1e-9, f'{prefix}.train', self.train,
+           f'train + dev + test must be 1, got {total:g}')
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteConfig:
+  num_shards: int = 0
+  row_group_rows: int = 100
+
+  def validate(self, prefix: str) -> None:
+    _check(self.num_shards >= 0, f'{prefix}.num_shards', self.num_shards,
+           'must be >= 0 (0 lets the runner choose)')
+    _check(self.row_group_rows >= 1, f'{prefix}.row_group_rows', self.row_group_rows,
+           'must be at least 1')
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildConfig:
+  sample_rate_hz: int = 16000
+  discover: DiscoverConfig = DiscoverConfig()
+  decode: DecodeConfig = DecodeConfig()
+  trim: TrimConfig = TrimConfig()
+  measure: MeasureConfig = MeasureConfig()
+  filter: FilterConfig = FilterConfig()
+  split: SplitConfig = SplitConfig()
+  write: WriteConfig = WriteConfig()
+
+  def validate(self, prefix: str = '') -> None:
+    _check(8000 <= self.sample_rate_hz <= 96000, 'sample_rate_hz', self.sample_rate_hz,
+           'must be between 8000 and 96000')
+    for field in dataclasses.fields(self):
+      section = getattr(self, field.name)
+      if dataclasses.is_dataclass(section):
+        section.validate(field.name)
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+  """Checks ``value`` against a field's type; ints are accepted for floats."""
+  options = typing.get_args(annotation) if isinstance(
+      annotation, types.UnionType) else (annotation,)
+  if value is None:
+    if type(None) in options:
+      return None
+    raise ConfigError(f'config key {key}: must not be null')
+  for option in options:
+    if option is bool and isinstance(value, bool):
+      return value
+    if option is int and isinstance(value, int) and not isinstance(value, bool):
+      return value
+    if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+      return float(value)
+  names = ' or '.join('null' if o is type(None) else o.__name__ for o in options)
+  raise ConfigError(f'config key {key}={value!r}: must be {names}')
+
+
+def _build(cls: type, doc: Any, prefix: str) -> Any:
+  if not isinstance(doc, dict):
+    raise ConfigError(f'config section {prefix or "<top>"} must be a mapping, '
+                      f'got {type(doc).__name__}')
+  hints = typing.get_type_hints(cls)
+  known = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(doc) - known)
+  if unknown:
+    where = f'{prefix}.' if prefix else ''
+    raise ConfigError(f'unknown config key {where}{unknown[0]}; known keys: '
+                      f'{", ".join(sorted(known))}')
+  values = {}
+  for name, value in doc.items():
+    key = f'{prefix}.{name}' if prefix else name
+    hint = hints[name]
+    if dataclasses.is_dataclass(hint):
+      values[name] = _build(hint, value, key)
+    else:
+      values[name] = _coerce(value, hint, key)
+  return cls(**values)
+
+
+def _apply_override(doc: dict, override: str) -> None:
+  key, sep, raw = override.partition('=')
+  if not sep or not key:
+    raise ConfigError(f'override {override!r} must look like section.key=value')
+  *sections, leaf = key.split('.')
+  node = doc
+  for section in sections:
+    node = node.setdefault(section, {})
+    if not isinstance(node, dict):
+      raise ConfigError(f'override {override!r}: {section} is not a section')
+  node[leaf] = yaml.safe_load(raw)
+
+
+def load_config(path: str | None = None, overrides: typing.Sequence[str] = ()) -> BuildConfig:
+  """Reads a YAML config (or the defaults), applies overrides, validates.
+
+  Args:
+    path: a YAML file; ``None`` means the built-in defaults.
+    overrides: ``section.key=value`` strings; values are parsed as YAML.
+
+  Raises:
+    ConfigError: naming the first bad key or value.
+  """
+  doc: Any = {}
+  if path is not None:
+    try:
+      with open(path, encoding='utf-8') as f:
+        doc = yaml.safe_load(f) or {}
+    except OSError as e:
+      raise ConfigError(f'cannot read config file {path}: {e}') from e
+    except yaml.YAMLError as e:
+      raise ConfigError(f'config file {path} is not valid YAML: {e}') from e
+  if not isinstance(doc, dict):
+    raise ConfigError(f'config file {path} must hold a mapping')
+  for override in overrides:
+    _apply_override(doc, override)
+  config = _build(BuildConfig, doc, '')
+  config.validate()
+  return config

@@ -1,0 +1,33 @@
+"""Installs the pipeline's packages, locally and on Dataflow workers.
+
+Dataflow stages this project with ``--setup_file ./setup.py`` so that workers
+import the same ``pipelines``, ``transforms`` and ``schemas`` as the launcher.
+"""
+
+import setuptools
+
+setuptools.setup(
+    name='audio-dataset-pipeline',
+    version='0.1.0',
+    description='Apache Beam pipelines that turn raw speech uploads into training-ready datasets.',
+    packages=setuptools.find_packages(include=['pipelines', 'pipelines.*', 'transforms',
+                                               'transforms.*', 'schemas', 'schemas.*']),
+    package_data={'': ['*.yaml']},
+    python_requires='>=3.10',
+    install_requires=[
+        'apache-beam>=2.77,<3',
+        'pyarrow>=17',
+        'numpy>=1.26',
+        'soundfile>=0.13',  # wheels bundle libsndfile 1.2 with mp3 and opus
+        'av>=14',  # FFmpeg: webm/opus and mp4/aac from browsers and phones
+        'soxr>=0.5',
+        'librosa>=0.10',
+        'pyloudnorm>=0.1.1',  # ITU-R BS.1770 loudness, the reference implementation
+        'webrtcvad-wheels>=2.0.14',  # the WebRTC VAD, prebuilt for every platform
+        'google-cloud-storage>=2.14',
+        'pyyaml>=6',
+    ],
+    extras_require={
+        'test': ['pytest>=8', 'ruff>=0.6'],
+    },
+)

@@ -1,0 +1,193 @@
+"""End to end: the embedded sample through the real build, every contract checked."""
+
+from __future__ import annotations
+
+import glob
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+from apache_beam.runners.portability import prism_runner
+
+from pipelines import __version__
+from pipelines.build_dataset import run
+from pipelines.make_sample import ACCEPTED, make_sample
+from schemas.config import BuildConfig, ConfigError
+from schemas.records import METRIC_FIELDS, REASONS
+from schemas.tables import REJECT_SCHEMA, manifest_schema
+from transforms.decode import decode_bytes
+from transforms.encode import content_id
+from transforms.split import split_of
+from transforms.standardize import standardize
+from transforms.trim import sound_span
+
+CONFIG = BuildConfig()
+
+
+def _refuse_prism(*args, **kwargs):
+  raise AssertionError('a local build must not start the Prism runner')
+
+
+@pytest.fixture(scope='session')
+def sample(tmp_path_factory):
+  root = tmp_path_factory.mktemp('uploads')
+  return str(root), make_sample(str(root))
+
+
+@pytest.fixture(scope='session')
+def built(sample, tmp_path_factory):
+  """One real build of the sample with the default runner and config."""
+  root, expected = sample
+  out = str(tmp_path_factory.mktemp('out'))
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(prism_runner.PrismRunner, 'run_pipeline', _refuse_prism)
+    summary = run(['--uploads', root, '--output', out, '--build_id', 'b1',
+                   '--config', 'configs/default.yaml'])
+  return out, summary, expected
+
+
+def manifests(out, build_id='b1'):
+  return ds.dataset(f'{out}/builds/{build_id}/manifests', format='parquet').to_table()
+
+
+def rejects(out, build_id='b1'):
+  return ds.dataset(f'{out}/builds/{build_id}/rejects', format='parquet').to_table()
+
+
+def test_sample_is_realistic(sample):
+  _, expected = sample
+  assert 55 <= len(expected) <= 70
+  contributors = {upload_id.split('/')[0] for upload_id in expected}
+  assert len(contributors) == 8
+  assert sum(outcome == ACCEPTED for outcome in expected.values()) >= 45
+
+
+def test_every_upload_ends_in_exactly_one_place(built):
+  out, summary, expected = built
+  accepted = manifests(out).column('upload_id').to_pylist()
+  rejected = rejects(out).select(['upload_id', 'reason']).to_pylist()
+  outcomes = [(u, ACCEPTED) for u in accepted] + [(r['upload_id'], r['reason'])
+                                                   for r in rejected]
+  assert sorted(outcomes) == sorted(expected.items())
+  assert summary['inputs'] == len(expected) == summary['accepted'] + sum(
+      summary['rejected'].values())
+  assert summary['accepted'] == len(accepted)
+  assert all(reason in REASONS for reason in summary['rejected'])
+
+
+def test_layout_summary_and_latest(built):
+  out, summary, _ = built
+  build = f'{out}/builds/b1'
+  with open(f'{out}/LATEST') as f:
+    assert f.read().strip() == 'b1'
+  for split in ('train', 'dev', 'test'):
+    shards = glob.glob(f'{build}/manifests/{split}/*')
+    assert shards and all(
+        os.path.basename(s).startswith('part-') and s.endswith('.parquet') and '-of-' in s
+        for s in shards)
+  assert glob.glob(f'{build}/rejects/part-*-of-*.parquet')
+  assert not glob.glob(f'{out}/_staging/*')
+  with open(f'{build}/summary.json') as f:
+    on_disk = json.load(f)
+  assert on_disk == {k: v for k, v in summary.items() if k != 'path'}
+  assert on_disk['build_id'] == 'b1' and on_disk['pipeline_version'] == __version__
+  assert 0 < on_disk['audio_hours_out'] < on_disk['audio_hours_in']
+  assert sum(part['clips'] for part in on_disk['splits'].values()) == on_disk['accepted']
+
+
+def test_manifest_schema_and_rows(built):
+  out, _, _ = built
+  table = manifests(out)
+  schema = manifest_schema(sample_rate=CONFIG.sample_rate_hz)
+  assert table.schema.remove_metadata() == schema.remove_metadata()
+  first = glob.glob(f'{out}/builds/b1/manifests/train/*.parquet')[0]
+  assert pq.read_schema(first).metadata[b'huggingface'] == schema.metadata[b'huggingface']
+  rows = table.to_pylist()
+  for row in rows:
+    assert row['split'] == split_of(row['contributor_id'], config=CONFIG.split)
+    assert row['build_id'] == 'b1' and row['sample_rate'] == 16000
+    assert row['audio']['path'] == f'{row["clip_id"]}.flac'
+    assert all(row[name] is not None for name in METRIC_FIELDS if name != 'speaking_rate_cps')
+    assert CONFIG.filter.min_duration_s <= row['duration_s'] <= CONFIG.filter.max_duration_s
+  speakers = {}
+  for row in rows:
+    speakers.setdefault(row['contributor_id'], set()).add(row['split'])
+  assert all(len(splits) == 1 for splits in speakers.values())
+  assert len({row['clip_id'] for row in rows}) == len(rows)
+  assert {row['container'] for row in rows} >= {'wav', 'flac', 'ogg', 'mp3', 'webm', 'mp4'}
+  assert rejects(out).schema.remove_metadata() == REJECT_SCHEMA
+
+
+def test_rejects_explain_themselves(built):
+  out, _, _ = built
+  rows = {r['upload_id'].split('/')[1]: r for r in rejects(out).to_pylist()}
+  assert rows['truncated']['stage'] == 'decode' and 'libsndfile' in rows['truncated']['detail']
+  assert rows['clipped']['clipping_ratio'] > CONFIG.filter.max_clipping_ratio
+  assert 'max_clipping_ratio' in rows['clipped']['detail']
+  assert rows['take-again']['duplicate_of'] in manifests(out).column('upload_id').to_pylist()
+  assert rows['no-sidecar']['source_uri'].endswith('no-sidecar.wav')
+  assert all(r['detail'] and r['source_uri'] for r in rows.values())
+
+
+def test_audio_bytes_decode_to_the_expected_samples(built, sample):
+  out, _, _ = built
+  root, _ = sample
+  rows = [r for r in manifests(out).to_pylist() if r['codec'] == 'pcm_16'
+          and r['container'] == 'wav']
+  row = rows[0]
+  with open(os.path.join(root, row['source_uri']), 'rb') as f:
+    source = decode_bytes(f.read(), config=CONFIG.decode)
+  pcm = standardize(source.samples, sample_rate=source.sample_rate,
+                    target_rate=CONFIG.sample_rate_hz)
+  start, stop = sound_span(pcm, sample_rate=CONFIG.sample_rate_hz, config=CONFIG.trim)
+  decoded, rate = sf.read(io.BytesIO(row['audio']['bytes']), dtype='int16')
+  assert rate == CONFIG.sample_rate_hz
+  np.testing.assert_array_equal(decoded, pcm[start:stop])
+  assert row['clip_id'] == content_id(decoded, sample_rate=rate)
+
+
+def test_rerun_through_the_cli_replaces_the_build_cleanly(built, sample):
+  out, _, _ = built
+  root, _ = sample
+  before = sorted(manifests(out).select(['clip_id', 'upload_id', 'split']).to_pylist(),
+                  key=lambda r: r['clip_id'])
+  result = subprocess.run(
+      [sys.executable, '-m', 'pipelines.build_dataset', '--uploads', root, '--output', out,
+       '--build_id', 'b1', '--set', 'write.num_shards=1'],
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr
+  assert 'rejects by reason' in result.stdout and 'accepted' in result.stdout
+  shards = glob.glob(f'{out}/builds/b1/**/*.parquet', recursive=True)
+  assert shards and all(s.endswith('-of-00001.parquet') for s in shards)
+  after = sorted(manifests(out).select(['clip_id', 'upload_id', 'split']).to_pylist(),
+                 key=lambda r: r['clip_id'])
+  assert after == before
+
+
+def test_bad_config_stops_before_any_work(tmp_path, sample):
+  root, _ = sample
+  bad = tmp_path / 'bad.yaml'
+  bad.write_text('filter:\n  min_snr: 3\n')
+  with pytest.raises(ConfigError, match='filter.min_snr'):
+    run(['--uploads', root, '--output', str(tmp_path / 'out'), '--config', str(bad)])
+  with pytest.raises(ConfigError, match='build_id'):
+    run(['--uploads', root, '--output', str(tmp_path / 'out'), '--build_id', '../x'])
+  assert not (tmp_path / 'out').exists()
+
+
+def test_cli_reports_config_errors_with_exit_code_2(tmp_path, sample):
+  root, _ = sample
+  result = subprocess.run(
+      [sys.executable, '-m', 'pipelines.build_dataset', '--uploads', root,
+       '--output', str(tmp_path / 'out'), '--set', 'trim.padding_s=-1'],
+      capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 2
+  assert 'trim.padding_s' in result.stderr
+  assert not (tmp_path / 'out').exists()

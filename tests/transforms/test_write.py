@@ -1,0 +1,56 @@
+import glob
+import io
+import json
+
+import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+import soundfile as sf
+from apache_beam.testing.util import assert_that, equal_to
+
+from schemas.config import WriteConfig
+from schemas.records import METRIC_FIELDS, Reject
+from tests.conftest import clip_of, local_pipeline
+from transforms.encode import encode_flac
+from transforms.write import WriteDataset
+
+
+def accepted(i, split):
+  pcm = np.full(1600, i, np.int16)
+  return clip_of(upload_id=f'u{i}', contributor_id=f'c{i}', sample_rate=16000,
+                 clip_id=f'{i:032x}', flac=encode_flac(pcm, sample_rate=16000), split=split,
+                 metrics={name: float(i) for name in METRIC_FIELDS})
+
+
+def test_writes_split_manifests_and_rejects(tmp_path):
+  clips = [accepted(i, 'train') for i in range(250)] + [accepted(1000, 'test')]
+  rejects = [Reject.of(clip_of(upload_id='r'), stage='decode', reason='undecodable',
+                       detail='bad bytes')]
+  with local_pipeline() as p:
+    written = ((p | 'Clips' >> beam.Create(clips), p | 'Rejects' >> beam.Create(rejects))
+               | WriteDataset(build_dir=str(tmp_path), build_id='b1', pipeline_version='v',
+                              sample_rate_hz=16000,
+                              config=WriteConfig(num_shards=2, row_group_rows=100)))
+    assert_that(written | beam.Map(lambda path: path.split('/')[-2:]), equal_to([
+        ['train', 'part-00000-of-00002.parquet'], ['train', 'part-00001-of-00002.parquet'],
+        ['dev', 'part-00000-of-00002.parquet'], ['dev', 'part-00001-of-00002.parquet'],
+        ['test', 'part-00000-of-00002.parquet'], ['test', 'part-00001-of-00002.parquet'],
+        ['rejects', 'part-00000-of-00002.parquet'],
+        ['rejects', 'part-00001-of-00002.parquet']]))
+
+  train = sorted(glob.glob(f'{tmp_path}/manifests/train/*.parquet'))
+  assert sum(pq.ParquetFile(f).metadata.num_rows for f in train) == 250
+  for path in train:
+    meta = pq.ParquetFile(path).metadata
+    assert all(meta.row_group(g).num_rows <= 100 for g in range(meta.num_row_groups))
+  schema = pq.read_schema(train[0])
+  assert json.loads(schema.metadata[b'huggingface'])['info']['features']['audio'][
+      '_type'] == 'Audio'
+  test = pq.read_table(f'{tmp_path}/manifests/test').to_pylist()
+  assert [row['upload_id'] for row in test] == ['u1000']
+  samples, rate = sf.read(io.BytesIO(test[0]['audio']['bytes']), dtype='int16')
+  assert rate == 16000 and np.all(samples == 1000)
+  assert pq.read_table(f'{tmp_path}/manifests/dev').num_rows == 0
+  rows = pq.read_table(f'{tmp_path}/rejects').to_pylist()
+  assert [(r['upload_id'], r['reason'], r['build_id']) for r in rows] == [
+      ('r', 'undecodable', 'b1')]

@@ -1,0 +1,93 @@
+"""What every stage shares: the reject exception, output tags and a stage DoFn.
+
+A stage's DoFn implements :meth:`StageFn.process_clip`, which returns the
+transformed clip or raises :class:`RejectUpload`. The base class turns the
+exception into a :class:`~schemas.records.Reject` on the ``rejected`` output,
+turns any other exception into an ``internal_error`` reject carrying the
+traceback, and counts what it received, emitted and rejected per reason.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas.records import Clip, Reject
+
+__all__ = ['RejectUpload', 'StageFn', 'StageOutputs', 'ACCEPTED', 'REJECTED',
+           'apply_stage', 'METRICS_NAMESPACE', 'inc_counter']
+
+ACCEPTED = 'clips'
+REJECTED = 'rejected'
+METRICS_NAMESPACE = 'audio_dataset'
+
+
+def inc_counter(stage: str, name: str, value: int = 1) -> None:
+  """Increments the counter ``STAGE.NAME`` in the project's namespace."""
+  Metrics.counter(METRICS_NAMESPACE, f'{stage}.{name}').inc(value)
+
+
+class RejectUpload(Exception):
+  """Raised by a stage when an upload cannot be accepted.
+
+  Args:
+    reason: a code from :data:`schemas.records.REASONS`.
+    detail: one sentence for a human, naming the offending value.
+    reasons: every failed rule when several failed (defaults to ``(reason,)``).
+    duplicate_of: the upload kept instead of this one, for duplicates.
+  """
+  def __init__(self, reason: str, detail: str, *, reasons: tuple[str, ...] = (),
+               duplicate_of: str | None = None):
+    super().__init__(f'{reason}: {detail}')
+    self.reason = reason
+    self.detail = detail
+    self.reasons = reasons
+    self.duplicate_of = duplicate_of
+
+
+class StageFn(beam.DoFn):
+  """Base DoFn of a per-upload stage; subclasses set ``STAGE``."""
+  STAGE = 'stage'
+
+  def process_clip(self, clip: Clip) -> Clip:
+    raise NotImplementedError
+
+  def process(self, clip: Clip) -> Iterator[Clip | beam.pvalue.TaggedOutput]:
+    inc_counter(self.STAGE, 'received')
+    try:
+      result = self.process_clip(clip)
+    except RejectUpload as e:
+      yield self.reject(clip, e.reason, e.detail, reasons=e.reasons,
+                        duplicate_of=e.duplicate_of)
+      return
+    except Exception:  # noqa: BLE001 -- any failure becomes a reject
+      # One upload must never fail the build: record the traceback as its reason.
+      yield self.reject(clip, 'internal_error', traceback.format_exc())
+      return
+    inc_counter(self.STAGE, 'emitted')
+    yield result
+
+  def reject(self, clip: Clip, reason: str, detail: str, *,
+             reasons: tuple[str, ...] = (),
+             duplicate_of: str | None = None) -> beam.pvalue.TaggedOutput:
+    """A tagged reject of ``clip``, counted under ``STAGE.rejected.REASON``."""
+    inc_counter(self.STAGE, f'rejected.{reason}')
+    return beam.pvalue.TaggedOutput(REJECTED, Reject.of(
+        clip, stage=self.STAGE, reason=reason, detail=detail,
+        reasons=tuple(reasons), duplicate_of=duplicate_of))
+
+
+class StageOutputs(NamedTuple):
+  """What every stage returns: the clips that go on, and the rejects."""
+  clips: beam.PCollection
+  rejected: beam.PCollection
+
+
+def apply_stage(clips: beam.PCollection, fn: beam.DoFn) -> StageOutputs:
+  """Runs ``fn`` over ``clips``, splitting its ``rejected`` output off."""
+  outputs = clips | beam.ParDo(fn).with_outputs(REJECTED, main=ACCEPTED)
+  return StageOutputs(outputs[ACCEPTED], outputs[REJECTED])

@@ -1,0 +1,65 @@
+"""Stage 9: write the manifests (one table per split) and the rejects table.
+
+* :class:`WriteDataset`: ``(accepted clips, rejects)`` -> Parquet under a build
+  directory: ``manifests/SPLIT/part-SSSSS-of-NNNNN.parquet`` and
+  ``rejects/part-SSSSS-of-NNNNN.parquet``. Returns the written file names.
+
+Row groups hold ``row_group_rows`` rows so that streaming readers never hold a
+whole shard of audio in memory. Paths come from the build directory and the
+split name only, never from upload metadata.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from schemas.config import WriteConfig
+from schemas.records import SPLITS
+from schemas.tables import REJECT_SCHEMA, manifest_row, manifest_schema, reject_row
+
+__all__ = ['WriteDataset']
+
+SHARD_TEMPLATE = '-SSSSS-of-NNNNN'
+
+
+class WriteDataset(beam.PTransform):
+  """Writes accepted clips by split, and rejects, as sharded Parquet.
+
+  Args:
+    build_dir: the directory (local or ``gs://``) of this build's files.
+    build_id: stamped on every row.
+    pipeline_version: stamped on every row.
+    sample_rate_hz: the clips' rate, recorded in the Audio feature.
+    config: shard count and row-group size.
+  """
+  def __init__(self, *, build_dir: str, build_id: str, pipeline_version: str,
+               sample_rate_hz: int, config: WriteConfig):
+    super().__init__()
+    self._build_dir = build_dir.rstrip('/')
+    self._stamp = {'build_id': build_id, 'pipeline_version': pipeline_version}
+    self._sample_rate_hz = sample_rate_hz
+    self._config = config
+
+  def _parquet(self, prefix: str, schema) -> beam.io.WriteToParquet:
+    return beam.io.WriteToParquet(
+        f'{self._build_dir}/{prefix}/part', schema,
+        file_name_suffix='.parquet', shard_name_template=SHARD_TEMPLATE,
+        num_shards=self._config.num_shards,
+        record_batch_size=self._config.row_group_rows, row_group_buffer_size=1)
+
+  def expand(self, outputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+    clips, rejects = outputs
+    schema = manifest_schema(sample_rate=self._sample_rate_hz)
+    by_split = clips | 'BySplit' >> beam.Partition(
+        lambda clip, _: SPLITS.index(clip.split), len(SPLITS))
+    written = []
+    for split, part in zip(SPLITS, by_split, strict=True):
+      written.append(
+          part
+          | f'{split}Rows' >> beam.Map(manifest_row, **self._stamp)
+          | f'Write{split}' >> self._parquet(f'manifests/{split}', schema))
+    written.append(
+        rejects
+        | 'RejectRows' >> beam.Map(reject_row, **self._stamp)
+        | 'WriteRejects' >> self._parquet('rejects', REJECT_SCHEMA))
+    return written | 'Written' >> beam.Flatten()
