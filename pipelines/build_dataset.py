@@ -12,6 +12,7 @@ in == accepted + rejected, and the tables hold those rows), moved to
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import sys
@@ -48,7 +49,7 @@ from transforms.write import WriteDataset
 
 __all__ = ['build_pipeline', 'run', 'main']
 
-_LOG = logging.getLogger(__name__)
+_LOG = logging.getLogger('pipelines.build_dataset')
 
 
 def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: str,
@@ -78,7 +79,8 @@ def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: st
        | 'Summarize' >> SummarizeBuild()
        | 'Stamp' >> beam.Map(
            lambda summary: {'build_id': build_id, 'pipeline_version': __version__,
-                            'uploads': uploads, **summary})
+                            'uploads': uploads, 'config': dataclasses.asdict(config),
+                            **summary})
        | 'WriteSummary' >> beam.Map(lambda s: write_json(f'{staging}/summary.json', s)))
 
 
@@ -139,7 +141,8 @@ def format_summary(summary: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+  logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
+  logging.getLogger('pipelines').setLevel(logging.INFO)
   try:
     summary = run(argv)
   except ConfigError as e:

@@ -93,7 +93,11 @@ def promote(staging: str, final: str) -> None:
     if os.path.exists(final):
       os.replace(final, trash)
     os.replace(staging, final)
-    shutil.rmtree(trash, ignore_errors=True)
+    if os.path.exists(trash):
+      shutil.rmtree(trash)
+    parent = os.path.dirname(staging)
+    if not os.listdir(parent):  # leave no empty _staging behind
+      os.rmdir(parent)
     return
   old = _files(final)
   if old:

@@ -93,11 +93,12 @@ def test_layout_summary_and_latest(built):
         os.path.basename(s).startswith('part-') and s.endswith('.parquet') and '-of-' in s
         for s in shards)
   assert glob.glob(f'{build}/rejects/part-*-of-*.parquet')
-  assert not glob.glob(f'{out}/_staging/*')
+  assert not os.path.exists(f'{out}/_staging')
   with open(f'{build}/summary.json') as f:
     on_disk = json.load(f)
   assert on_disk == {k: v for k, v in summary.items() if k != 'path'}
   assert on_disk['build_id'] == 'b1' and on_disk['pipeline_version'] == __version__
+  assert on_disk['config']['filter']['min_snr_db'] == CONFIG.filter.min_snr_db
   assert 0 < on_disk['audio_hours_out'] < on_disk['audio_hours_in']
   assert sum(part['clips'] for part in on_disk['splits'].values()) == on_disk['accepted']
 

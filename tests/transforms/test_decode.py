@@ -5,6 +5,7 @@ import av
 import numpy as np
 import pytest
 import soundfile as sf
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.sample_audio import FORMATS, encode_audio
@@ -108,3 +109,19 @@ def test_decode_transform_reads_files_and_reports_rejects(tmp_path):
         lambda r: (r.upload_id, r.stage, r.reason, 'Traceback' in r.detail)),
         equal_to([('bad', 'decode', 'unsupported_format', False),
                   ('gone', 'decode', 'internal_error', True)]), label='rejects')
+
+
+def test_stage_counters_report_received_emitted_and_rejects(tmp_path):
+  good = tmp_path / 'good.flac'
+  good.write_bytes(encode_audio(speech(7), sample_rate=16000, fmt='flac'))
+  (tmp_path / 'bad.wav').write_bytes(b'nonsense')
+  p = local_pipeline()
+  _ = (p | beam.Create([clip_of(upload_id='g', source_uri=str(good)),
+                        clip_of(upload_id='b', source_uri=str(tmp_path / 'bad.wav'))])
+       | DecodeAudio(config=CONFIG))
+  result = p.run()
+  result.wait_until_finish()
+  counters = {c.key.metric.name: c.committed for c in result.metrics().query(
+      MetricsFilter().with_namespace('audio_dataset'))['counters']}
+  assert counters == {'decode.received': 2, 'decode.emitted': 1,
+                      'decode.rejected.unsupported_format': 1}
