@@ -17,7 +17,7 @@ import yaml
 
 __all__ = ['BuildConfig', 'ConfigError', 'load_config', 'DiscoverConfig',
            'DecodeConfig', 'TrimConfig', 'MeasureConfig', 'FilterConfig',
-           'SplitConfig', 'WriteConfig']
+           'NearDedupConfig', 'SplitConfig', 'WriteConfig']
 
 
 class ConfigError(ValueError):
@@ -116,6 +116,20 @@ class FilterConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NearDedupConfig:
+  """Near-duplicate detection (see transforms/near_dedup.py for the meaning)."""
+  enabled: bool = True
+  max_ber: float = 0.35
+  max_bucket_size: int = 200
+
+  def validate(self, prefix: str) -> None:
+    _check(0 < self.max_ber < 0.5, f'{prefix}.max_ber', self.max_ber,
+           'must be between 0 and 0.5 (0.5 is the bit error rate of unrelated audio)')
+    _check(self.max_bucket_size >= 2, f'{prefix}.max_bucket_size', self.max_bucket_size,
+           'must be at least 2')
+
+
+@dataclasses.dataclass(frozen=True)
 class SplitConfig:
   train: float = 0.8
   dev: float = 0.1
@@ -150,6 +164,7 @@ class BuildConfig:
   trim: TrimConfig = TrimConfig()
   measure: MeasureConfig = MeasureConfig()
   filter: FilterConfig = FilterConfig()
+  near_dedup: NearDedupConfig = NearDedupConfig()
   split: SplitConfig = SplitConfig()
   write: WriteConfig = WriteConfig()
 

@@ -55,6 +55,7 @@ REASONS = {
     'speaking_rate': 'transcript length does not fit the speech duration',
     # dedup
     'duplicate': 'identical standardized audio was kept from another upload',
+    'near_duplicate': 'the same recording, transformed, was kept from another upload',
     # anywhere
     'internal_error': 'an unexpected error; the traceback is in detail',
 }
@@ -88,6 +89,7 @@ class Clip:
   metrics: dict[str, float | None] = dataclasses.field(default_factory=dict)
   clip_id: str | None = None
   flac: bytes | None = None
+  fingerprint: np.ndarray | None = None
   split: str | None = None
 
   def replace(self, **changes: Any) -> Clip:
@@ -100,6 +102,8 @@ class Reject:
 
   ``reason`` is the first failed rule (a code from :data:`REASONS`),
   ``reasons`` every failed rule, ``detail`` a sentence for a human.
+  For duplicates, ``duplicate_of`` names the kept upload and
+  ``cross_contributor`` says whether it belongs to another contributor.
   """
   source_uri: str
   upload_id: str
@@ -109,12 +113,14 @@ class Reject:
   detail: str
   reasons: tuple[str, ...] = ()
   duplicate_of: str | None = None
+  cross_contributor: bool | None = None
   source_duration_s: float | None = None
   metrics: dict[str, float | None] = dataclasses.field(default_factory=dict)
 
   @classmethod
   def of(cls, clip: Clip, *, stage: str, reason: str, detail: str,
-         reasons: tuple[str, ...] = (), duplicate_of: str | None = None) -> Reject:
+         reasons: tuple[str, ...] = (), duplicate_of: str | None = None,
+         cross_contributor: bool | None = None) -> Reject:
     if reason not in REASONS:
       raise ValueError(f'reason={reason!r} is not a known reject reason')
     return cls(
@@ -126,5 +132,6 @@ class Reject:
         detail=detail,
         reasons=reasons or (reason,),
         duplicate_of=duplicate_of,
+        cross_contributor=cross_contributor,
         source_duration_s=clip.source_duration_s,
         metrics=dict(clip.metrics))

@@ -18,8 +18,8 @@ import pyarrow as pa
 
 from schemas.records import METRIC_FIELDS, Clip, Reject
 
-__all__ = ['manifest_schema', 'REJECT_SCHEMA', 'manifest_row', 'reject_row',
-           'huggingface_features']
+__all__ = ['manifest_schema', 'REJECT_SCHEMA', 'FINGERPRINT_SCHEMA', 'manifest_row',
+           'reject_row', 'fingerprint_row', 'huggingface_features']
 
 _TIMESTAMP = pa.timestamp('us', tz='UTC')
 AUDIO_TYPE = pa.struct([('bytes', pa.binary()), ('path', pa.string())])
@@ -65,10 +65,23 @@ REJECT_SCHEMA = pa.schema([
     pa.field('reasons', pa.list_(pa.string()), nullable=False),
     pa.field('detail', pa.string(), nullable=False),
     pa.field('duplicate_of', pa.string()),
+    pa.field('cross_contributor', pa.bool_()),
     pa.field('source_duration_s', pa.float64()),
     *_METRIC_FIELDS,
     *_BUILD_FIELDS,
 ])
+
+
+FINGERPRINT_SCHEMA = pa.schema([
+    pa.field('clip_id', pa.string(), nullable=False),
+    pa.field('upload_id', pa.string(), nullable=False),
+    pa.field('contributor_id', pa.string(), nullable=False),
+    pa.field('uploaded_at', _TIMESTAMP),
+    pa.field('duration_s', pa.float64()),
+    pa.field('fingerprint', pa.binary(), nullable=False),  # uint32 little-endian frames
+    *_BUILD_FIELDS,
+])
+"""``OUT/builds/ID/fingerprints/part-*.parquet``: one row per accepted clip."""
 
 
 def _feature(field: pa.Field, *, sample_rate: int) -> dict[str, Any]:
@@ -141,8 +154,23 @@ def reject_row(reject: Reject, *, build_id: str, pipeline_version: str) -> dict[
       'reasons': list(reject.reasons),
       'detail': reject.detail,
       'duplicate_of': reject.duplicate_of,
+      'cross_contributor': reject.cross_contributor,
       'source_duration_s': reject.source_duration_s,
       **_metrics(reject.metrics),
+      'build_id': build_id,
+      'pipeline_version': pipeline_version,
+  }
+
+
+def fingerprint_row(clip: Clip, *, build_id: str, pipeline_version: str) -> dict[str, Any]:
+  """The fingerprints-table row of an accepted clip."""
+  return {
+      'clip_id': clip.clip_id,
+      'upload_id': clip.upload_id,
+      'contributor_id': clip.contributor_id,
+      'uploaded_at': _timestamp(clip.uploaded_at),
+      'duration_s': clip.metrics.get('duration_s'),
+      'fingerprint': clip.fingerprint.astype('<u4').tobytes(),
       'build_id': build_id,
       'pipeline_version': pipeline_version,
   }

@@ -39,14 +39,17 @@ class RejectUpload(Exception):
     detail: one sentence for a human, naming the offending value.
     reasons: every failed rule when several failed (defaults to ``(reason,)``).
     duplicate_of: the upload kept instead of this one, for duplicates.
+    cross_contributor: for duplicates, whether the kept upload is another
+      contributor's.
   """
   def __init__(self, reason: str, detail: str, *, reasons: tuple[str, ...] = (),
-               duplicate_of: str | None = None):
+               duplicate_of: str | None = None, cross_contributor: bool | None = None):
     super().__init__(f'{reason}: {detail}')
     self.reason = reason
     self.detail = detail
     self.reasons = reasons
     self.duplicate_of = duplicate_of
+    self.cross_contributor = cross_contributor
 
 
 class StageFn(beam.DoFn):
@@ -62,7 +65,7 @@ class StageFn(beam.DoFn):
       result = self.process_clip(clip)
     except RejectUpload as e:
       yield self.reject(clip, e.reason, e.detail, reasons=e.reasons,
-                        duplicate_of=e.duplicate_of)
+                        duplicate_of=e.duplicate_of, cross_contributor=e.cross_contributor)
       return
     except Exception:  # noqa: BLE001 -- any failure becomes a reject
       # One upload must never fail the build: record the traceback as its reason.
@@ -72,13 +75,13 @@ class StageFn(beam.DoFn):
     yield result
 
   def reject(self, clip: Clip, reason: str, detail: str, *,
-             reasons: tuple[str, ...] = (),
-             duplicate_of: str | None = None) -> beam.pvalue.TaggedOutput:
+             reasons: tuple[str, ...] = (), duplicate_of: str | None = None,
+             cross_contributor: bool | None = None) -> beam.pvalue.TaggedOutput:
     """A tagged reject of ``clip``, counted under ``STAGE.rejected.REASON``."""
     inc_counter(self.STAGE, f'rejected.{reason}')
     return beam.pvalue.TaggedOutput(REJECTED, Reject.of(
-        clip, stage=self.STAGE, reason=reason, detail=detail,
-        reasons=tuple(reasons), duplicate_of=duplicate_of))
+        clip, stage=self.STAGE, reason=reason, detail=detail, reasons=tuple(reasons),
+        duplicate_of=duplicate_of, cross_contributor=cross_contributor))
 
 
 class StageOutputs(NamedTuple):

@@ -43,7 +43,8 @@ class _KeepOneFn(StageFn):
       yield self.reject(
           clip, 'duplicate', f'identical standardized audio (clip {clip_id}) is kept '
           f'from upload {kept.upload_id!r} ({kept.source_uri})',
-          duplicate_of=kept.upload_id)
+          duplicate_of=kept.upload_id,
+          cross_contributor=clip.contributor_id != kept.contributor_id)
 
   def process_clip(self, clip: Clip) -> Clip:
     return clip
