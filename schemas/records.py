@@ -19,7 +19,7 @@ SPLITS = ('train', 'dev', 'test')
 
 METRIC_FIELDS = (
     'duration_s', 'peak_dbfs', 'clipping_ratio', 'loudness_lufs', 'snr_db',
-    'speech_ratio', 'bandwidth_hz', 'speaking_rate_cps', 'dc_offset')
+    'speech_ratio', 'bandwidth_hz', 'speaking_rate_cps', 'dc_offset', 'dropout_ratio')
 """Quality metrics, as named in the output tables (all float64, nullable)."""
 
 REASONS = {
@@ -53,6 +53,7 @@ REASONS = {
     'no_speech': 'too little of the clip is speech',
     'narrowband': 'bandwidth below the minimum',
     'speaking_rate': 'transcript length does not fit the speech duration',
+    'dropouts': 'runs of digital zeros inside speech (lost packets or buffers)',
     # dedup
     'duplicate': 'identical standardized audio was kept from another upload',
     'near_duplicate': 'the same recording, transformed, was kept from another upload',

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -19,39 +18,32 @@ __all__ = ['FilterQuality', 'failed_rules', 'RULES']
 
 
 class Rule(NamedTuple):
-  """A threshold rule: a clip fails it when ``passes(value, threshold)`` is False."""
+  """A threshold rule on one metric: ``minimum`` rules fail below, others above."""
   reason: str
   metric: str
   threshold_key: str
-  passes: Callable[[float, float], bool]
-  words: str
-
-
-def _at_least(value: float, threshold: float) -> bool:
-  return value >= threshold
-
-
-def _at_most(value: float, threshold: float) -> bool:
-  return value <= threshold
+  minimum: bool
 
 
 RULES = (
-    Rule('too_short', 'duration_s', 'min_duration_s', _at_least, 'at least'),
-    Rule('too_long', 'duration_s', 'max_duration_s', _at_most, 'at most'),
-    Rule('clipped', 'clipping_ratio', 'max_clipping_ratio', _at_most, 'at most'),
-    Rule('too_quiet', 'loudness_lufs', 'min_loudness_lufs', _at_least, 'at least'),
-    Rule('low_snr', 'snr_db', 'min_snr_db', _at_least, 'at least'),
-    Rule('no_speech', 'speech_ratio', 'min_speech_ratio', _at_least, 'at least'),
-    Rule('narrowband', 'bandwidth_hz', 'min_bandwidth_hz', _at_least, 'at least'),
-    Rule('speaking_rate', 'speaking_rate_cps', 'min_speaking_rate_cps', _at_least, 'at least'),
-    Rule('speaking_rate', 'speaking_rate_cps', 'max_speaking_rate_cps', _at_most, 'at most'),
+    Rule('too_short', 'duration_s', 'min_duration_s', True),
+    Rule('too_long', 'duration_s', 'max_duration_s', False),
+    Rule('clipped', 'clipping_ratio', 'max_clipping_ratio', False),
+    Rule('too_quiet', 'loudness_lufs', 'min_loudness_lufs', True),
+    Rule('low_snr', 'snr_db', 'min_snr_db', True),
+    Rule('no_speech', 'speech_ratio', 'min_speech_ratio', True),
+    Rule('narrowband', 'bandwidth_hz', 'min_bandwidth_hz', True),
+    Rule('speaking_rate', 'speaking_rate_cps', 'min_speaking_rate_cps', True),
+    Rule('speaking_rate', 'speaking_rate_cps', 'max_speaking_rate_cps', False),
+    Rule('dropouts', 'dropout_ratio', 'max_dropout_ratio', False),
 )
-"""In order; a metric that is None (undefined) fails a rule only for loudness."""
+"""In order. A metric that is None (undefined) fails a rule only for loudness:
+no 400 ms block above the gate means nothing audible."""
 
 
 def failed_rules(metrics: dict[str, float | None], config: FilterConfig
                  ) -> list[tuple[str, str]]:
-  """``[(reason, detail), ...]`` for every rule the metrics fail."""
+  """``[(reason, 'snr_db=4.1 < 10 (min_snr_db)'), ...]`` for every failed rule."""
   failures = []
   for rule in RULES:
     threshold = getattr(config, rule.threshold_key)
@@ -59,12 +51,14 @@ def failed_rules(metrics: dict[str, float | None], config: FilterConfig
     if threshold is None:
       continue
     if value is None:
-      if rule.reason == 'too_quiet':  # no gated block at all: nothing audible
-        failures.append((rule.reason, 'loudness is undefined (no audible 400 ms block)'))
+      if rule.reason == 'too_quiet':
+        failures.append((rule.reason, f'loudness_lufs=null < {threshold:g} '
+                         f'({rule.threshold_key}): no audible 400 ms block'))
       continue
-    if not rule.passes(value, threshold):
-      failures.append((rule.reason, f'{rule.metric}={value:.4g}, must be {rule.words} '
-                       f'{threshold:g} ({rule.threshold_key})'))
+    failed = value < threshold if rule.minimum else value > threshold
+    if failed:
+      failures.append((rule.reason, f'{rule.metric}={value:.3g} '
+                       f'{"<" if rule.minimum else ">"} {threshold:g} ({rule.threshold_key})'))
   return failures
 
 

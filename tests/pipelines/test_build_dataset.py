@@ -131,7 +131,12 @@ def test_rejects_explain_themselves(built):
   rows = {r['upload_id'].split('/')[1]: r for r in rejects(out).to_pylist()}
   assert rows['truncated']['stage'] == 'decode' and 'libsndfile' in rows['truncated']['detail']
   assert rows['clipped']['clipping_ratio'] > CONFIG.filter.max_clipping_ratio
-  assert 'max_clipping_ratio' in rows['clipped']['detail']
+  assert '> 0.01 (max_clipping_ratio)' in rows['clipped']['detail']
+  assert rows['noise']['reasons'] == ['low_snr', 'no_speech']
+  assert 'snr_db=' in rows['noise']['detail'] and '< 0.3 (min_speech_ratio)' in rows['noise'][
+      'detail']
+  assert rows['packet-loss']['reason'] == 'dropouts'
+  assert rows['short']['detail'].startswith('duration_s=')
   assert rows['take-again']['duplicate_of'] in manifests(out).column('upload_id').to_pylist()
   assert rows['no-sidecar']['source_uri'].endswith('no-sidecar.wav')
   assert all(r['detail'] and r['source_uri'] for r in rows.values())

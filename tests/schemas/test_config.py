@@ -30,7 +30,7 @@ def test_overrides_are_parsed_as_yaml():
     ('split:\n  train: 0.9\n', 'train + dev + test must be 1'),
     ('sample_rate_hz: 1000\n', 'sample_rate_hz'),
     ('filter:\n  max_clipping_ratio: 2\n', 'filter.max_clipping_ratio'),
-    ('measure:\n  vad_aggressiveness: 7\n', 'measure.vad_aggressiveness'),
+    ('measure:\n  vad_threshold: 1.5\n', 'measure.vad_threshold'),
     ('filter: 3\n', 'filter must be a mapping'),
     ('sample_rate_hz: null\n', 'sample_rate_hz: must not be null'),
     ('[1, 2]\n', 'must hold a mapping'),

@@ -18,7 +18,9 @@ def test_every_failed_rule_is_reported_in_order():
   reasons = [reason for reason, _ in failed_rules(bad, FilterConfig())]
   assert reasons == ['too_short', 'low_snr', 'speaking_rate']
   detail = failed_rules(bad, FilterConfig())[1][1]
-  assert detail == 'snr_db=3, must be at least 10 (min_snr_db)'
+  assert detail == 'snr_db=3 < 10 (min_snr_db)'
+  assert failed_rules(bad, FilterConfig())[2][1] == (
+      'speaking_rate_cps=60 > 35 (max_speaking_rate_cps)')
 
 
 def test_disabled_rules_and_undefined_metrics():

@@ -1,34 +1,36 @@
 import apache_beam as beam
 import numpy as np
-import webrtcvad
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipelines import reference_signals as ref
 from schemas.config import MeasureConfig
 from schemas.records import METRIC_FIELDS
-from tests.conftest import clip_of, local_pipeline, speech
-from transforms.measure import MeasureQuality, measure_clip
+from tests.conftest import clip_of, local_pipeline
+from transforms.measure import MeasureQuality, make_vad, measure_clip
 
 
 def pcm(seed, rate=16000, duration_s=3.0):
-  return np.round(speech(seed, sample_rate=rate, duration_s=duration_s) * 32767).astype(np.int16)
+  x = ref.speech(seed, sample_rate=rate, duration_s=duration_s)
+  return np.round(x * 32767).astype(np.int16)
 
 
 def test_every_metric_is_sane_on_speech():
   m = measure_clip(pcm(1), sample_rate=16000, transcript='hello there my friend',
-                   vad=webrtcvad.Vad(2), config=MeasureConfig())
+                   vad=make_vad(), config=MeasureConfig())
   assert m['duration_s'] == 3.0
   assert -20 < m['peak_dbfs'] <= 0
   assert -40 < m['loudness_lufs'] < -10
-  assert m['snr_db'] > 15
+  assert m['snr_db'] > 20
   assert 0.5 < m['speech_ratio'] <= 1
-  assert 5000 < m['bandwidth_hz'] <= 8000
+  assert 7000 < m['bandwidth_hz'] <= 8000
   assert 3 < m['speaking_rate_cps'] < 15
   assert abs(m['dc_offset']) < 0.01
+  assert m['dropout_ratio'] == 0.0
 
 
 def test_vad_runs_at_rates_it_does_not_support():
   m = measure_clip(pcm(2, rate=22050), sample_rate=22050, transcript=None,
-                   vad=webrtcvad.Vad(2), config=MeasureConfig())
+                   vad=make_vad(), config=MeasureConfig())
   assert m['speech_ratio'] > 0.5 and m['speaking_rate_cps'] is None
 
 
