@@ -41,6 +41,7 @@ from transforms.discover import DiscoverUploads
 from transforms.encode import EncodeClips
 from transforms.filter import FilterQuality
 from transforms.measure import MeasureQuality
+from transforms.near_dedup import DeduplicateNear
 from transforms.split import AssignSplit
 from transforms.standardize import StandardizeAudio
 from transforms.summarize import SummarizeBuild
@@ -65,10 +66,11 @@ def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: st
   kept = measured.clips | 'Filter' >> FilterQuality(config=config.filter)
   encoded = kept.clips | 'Encode' >> EncodeClips()
   unique = encoded.clips | 'Dedup' >> DeduplicateExact()
-  split = unique.clips | 'Split' >> AssignSplit(config=config.split)
+  distinct = unique.clips | 'NearDedup' >> DeduplicateNear(config=config.near_dedup)
+  split = distinct.clips | 'Split' >> AssignSplit(config=config.split)
 
   rejects = [discovered, decoded, standardized, trimmed, measured, kept, encoded, unique,
-             split]
+             distinct, split]
   rejected = [stage.rejected for stage in rejects] | 'Rejects' >> beam.Flatten()
   _ = (split.clips, rejected) | 'Write' >> WriteDataset(
       build_dir=staging, build_id=build_id, pipeline_version=__version__,

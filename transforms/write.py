@@ -1,8 +1,10 @@
 """Stage 9: write the manifests (one table per split) and the rejects table.
 
 * :class:`WriteDataset`: ``(accepted clips, rejects)`` -> Parquet under a build
-  directory: ``manifests/SPLIT/part-SSSSS-of-NNNNN.parquet`` and
-  ``rejects/part-SSSSS-of-NNNNN.parquet``. Returns the written file names.
+  directory: ``manifests/SPLIT/part-SSSSS-of-NNNNN.parquet``,
+  ``rejects/part-SSSSS-of-NNNNN.parquet`` and the accepted clips' fingerprints
+  in ``fingerprints/part-SSSSS-of-NNNNN.parquet`` (what later builds dedup
+  against). Returns the written file names.
 
 Row groups hold ``row_group_rows`` rows so that streaming readers never hold a
 whole shard of audio in memory. Paths come from the build directory and the
@@ -15,7 +17,8 @@ import apache_beam as beam
 
 from schemas.config import WriteConfig
 from schemas.records import SPLITS
-from schemas.tables import REJECT_SCHEMA, manifest_row, manifest_schema, reject_row
+from schemas.tables import (FINGERPRINT_SCHEMA, REJECT_SCHEMA, fingerprint_row, manifest_row,
+                            manifest_schema, reject_row)
 
 __all__ = ['WriteDataset']
 
@@ -58,6 +61,10 @@ class WriteDataset(beam.PTransform):
           part
           | f'{split}Rows' >> beam.Map(manifest_row, **self._stamp)
           | f'Write{split}' >> self._parquet(f'manifests/{split}', schema))
+    written.append(
+        clips
+        | 'FingerprintRows' >> beam.Map(fingerprint_row, **self._stamp)
+        | 'WriteFingerprints' >> self._parquet('fingerprints', FINGERPRINT_SCHEMA))
     written.append(
         rejects
         | 'RejectRows' >> beam.Map(reject_row, **self._stamp)

@@ -93,6 +93,10 @@ def test_layout_summary_and_latest(built):
         os.path.basename(s).startswith('part-') and s.endswith('.parquet') and '-of-' in s
         for s in shards)
   assert glob.glob(f'{build}/rejects/part-*-of-*.parquet')
+  prints = ds.dataset(f'{build}/fingerprints', format='parquet').to_table()
+  assert prints.num_rows == summary['accepted']
+  assert set(prints.column('clip_id').to_pylist()) == set(
+      manifests(out).column('clip_id').to_pylist())
   assert not os.path.exists(f'{out}/_staging')
   with open(f'{build}/summary.json') as f:
     on_disk = json.load(f)
@@ -138,6 +142,11 @@ def test_rejects_explain_themselves(built):
   assert rows['packet-loss']['reason'] == 'dropouts'
   assert rows['short']['detail'].startswith('duration_s=')
   assert rows['take-again']['duplicate_of'] in manifests(out).column('upload_id').to_pylist()
+  copy = rows['reencoded']
+  assert copy['reason'] == 'near_duplicate' and copy['stage'] == 'near_dedup'
+  assert copy['cross_contributor'] is True
+  assert copy['duplicate_of'] in manifests(out).column('upload_id').to_pylist()
+  assert 'ber=' in copy['detail']
   assert rows['no-sidecar']['source_uri'].endswith('no-sidecar.wav')
   assert all(r['detail'] and r['source_uri'] for r in rows.values())
 

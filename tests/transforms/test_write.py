@@ -19,6 +19,7 @@ def accepted(i, split):
   pcm = np.full(1600, i, np.int16)
   return clip_of(upload_id=f'u{i}', contributor_id=f'c{i}', sample_rate=16000,
                  clip_id=f'{i:032x}', flac=encode_flac(pcm, sample_rate=16000), split=split,
+                 fingerprint=np.arange(i % 7 + 1, dtype=np.uint32),
                  metrics={name: float(i) for name in METRIC_FIELDS})
 
 
@@ -35,6 +36,8 @@ def test_writes_split_manifests_and_rejects(tmp_path):
         ['train', 'part-00000-of-00002.parquet'], ['train', 'part-00001-of-00002.parquet'],
         ['dev', 'part-00000-of-00002.parquet'], ['dev', 'part-00001-of-00002.parquet'],
         ['test', 'part-00000-of-00002.parquet'], ['test', 'part-00001-of-00002.parquet'],
+        ['fingerprints', 'part-00000-of-00002.parquet'],
+        ['fingerprints', 'part-00001-of-00002.parquet'],
         ['rejects', 'part-00000-of-00002.parquet'],
         ['rejects', 'part-00001-of-00002.parquet']]))
 
@@ -51,6 +54,10 @@ def test_writes_split_manifests_and_rejects(tmp_path):
   samples, rate = sf.read(io.BytesIO(test[0]['audio']['bytes']), dtype='int16')
   assert rate == 16000 and np.all(samples == 1000)
   assert pq.read_table(f'{tmp_path}/manifests/dev').num_rows == 0
+  prints = {r['clip_id']: r['fingerprint'] for r in pq.read_table(
+      f'{tmp_path}/fingerprints').to_pylist()}
+  assert len(prints) == 251
+  assert np.frombuffer(prints[f'{1000:032x}'], '<u4').tolist() == list(range(1000 % 7 + 1))
   rows = pq.read_table(f'{tmp_path}/rejects').to_pylist()
   assert [(r['upload_id'], r['reason'], r['build_id']) for r in rows] == [
       ('r', 'undecodable', 'b1')]
