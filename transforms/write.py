@@ -17,8 +17,14 @@ import apache_beam as beam
 
 from schemas.config import WriteConfig
 from schemas.records import SPLITS
-from schemas.tables import (FINGERPRINT_SCHEMA, REJECT_SCHEMA, fingerprint_row, manifest_row,
-                            manifest_schema, reject_row)
+from schemas.tables import (
+  FINGERPRINT_SCHEMA,
+  REJECT_SCHEMA,
+  fingerprint_row,
+  manifest_row,
+  manifest_schema,
+  reject_row,
+)
 
 __all__ = ['WriteDataset']
 
