@@ -10,8 +10,14 @@ SAMPLE_STAMP := data/sample/.generated
 OUT ?= out
 CONFIG ?= configs/default.yaml
 PYTEST_ARGS ?=
+PROJECT ?=
+REGION ?=
+BUCKET ?=
+UPLOADS ?= gs://$(BUCKET)/uploads
+DATASETS ?= gs://$(BUCKET)/datasets
+BUILD_ID ?= $(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: setup sample run test lint bench clean
+.PHONY: setup sample run test lint bench clean dataflow template
 
 $(INSTALLED): setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,7 +46,18 @@ bench: $(INSTALLED)
 	$(BIN)/python -m pipelines.bench_metrics --out bench/metrics.json
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check pipelines transforms schemas tests setup.py
+	$(BIN)/ruff check pipelines transforms schemas tests deploy setup.py
+
+dataflow: $(INSTALLED)
+	@test -n "$(PROJECT)" -a -n "$(REGION)" -a -n "$(BUCKET)" || \
+	  { echo 'usage: make dataflow PROJECT=... REGION=... BUCKET=...' >&2; exit 2; }
+	$(BIN)/python -m pipelines.build_dataset --runner_config configs/dataflow.yaml \
+	  --uploads $(UPLOADS) --output $(DATASETS) --build_id $(BUILD_ID) --config $(CONFIG) \
+	  --project $(PROJECT) --region $(REGION) \
+	  --temp_location gs://$(BUCKET)/tmp --staging_location gs://$(BUCKET)/staging
+
+template:
+	PROJECT=$(PROJECT) REGION=$(REGION) BUCKET=$(BUCKET) deploy/build_template.sh
 
 clean:
 	rm -rf $(OUT) data bench build *.egg-info .pytest_cache

@@ -15,9 +15,10 @@ setuptools.setup(
     package_data={'': ['*.yaml']},
     python_requires='>=3.10',
     install_requires=[
-        'apache-beam>=2.77,<3',
+        'apache-beam[gcp]>=2.77,<3',  # GcsIO for gs:// and the DataflowRunner
         'pyarrow>=17',
         'numpy>=1.26',
+        'scipy>=1.11',  # FFTs of the fingerprint
         'soundfile>=0.13',  # wheels bundle libsndfile 1.2 with mp3 and opus
         'av>=14',  # FFmpeg: webm/opus and mp4/aac from browsers and phones
         'soxr>=0.5',
@@ -32,6 +33,7 @@ setuptools.setup(
     ],
     extras_require={
         # espeakng-loader: eSpeak NG and its voices in a wheel, for real speech in tests.
-        'test': ['pytest>=8', 'ruff>=0.6', 'espeakng-loader>=0.2'],
+        # gcp-storage-emulator: a GCS JSON-API server on loopback for the gs:// tests.
+        'test': ['pytest>=8', 'ruff>=0.6', 'espeakng-loader>=0.2', 'gcp-storage-emulator>=2026.7'],
     },
 )

@@ -25,15 +25,19 @@ from pipelines import __version__
 from pipelines.options import BuildOptions, check_build_id, normalize_uri
 from pipelines.publish import (
   ConservationError,
+  PublishBuild,
   build_dir,
-  promote,
+  publish,
   read_json,
   staging_dir,
-  verify_build,
   write_json,
-  write_latest,
 )
-from pipelines.runner import choose_local_runner
+from pipelines.runner import (
+  choose_runner,
+  expand_runner_config,
+  job_finished_here,
+  publishes_in_pipeline,
+)
 from schemas.config import BuildConfig, ConfigError, load_config
 from transforms.decode import DecodeAudio
 from transforms.dedup import DeduplicateExact
@@ -54,8 +58,12 @@ _LOG = logging.getLogger('pipelines.build_dataset')
 
 
 def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: str,
-                   config: BuildConfig) -> None:
-  """Adds the whole build, from listing uploads to writing tables, to ``p``."""
+                   config: BuildConfig, publish_to: str | None = None) -> None:
+  """Adds the whole build, from listing uploads to writing tables, to ``p``.
+
+  With ``publish_to`` (the output root) the job also verifies, promotes and
+  moves ``LATEST`` itself, for launchers that do not see it end.
+  """
   discovered = p | 'Discover' >> DiscoverUploads(root=uploads, config=config.discover)
   clips = discovered.clips | 'Spread' >> beam.Reshuffle()
   decoded = clips | 'Decode' >> DecodeAudio(config=config.decode)
@@ -72,18 +80,23 @@ def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: st
   rejects = [discovered, decoded, standardized, trimmed, measured, kept, encoded, unique,
              distinct, split]
   rejected = [stage.rejected for stage in rejects] | 'Rejects' >> beam.Flatten()
-  _ = (split.clips, rejected) | 'Write' >> WriteDataset(
+  written = (split.clips, rejected) | 'Write' >> WriteDataset(
       build_dir=staging, build_id=build_id, pipeline_version=__version__,
       sample_rate_hz=config.sample_rate_hz, config=config.write)
 
   inputs = (discovered.clips, discovered.rejected) | 'Inputs' >> beam.Flatten()
-  _ = ((inputs, split.clips, rejected)
-       | 'Summarize' >> SummarizeBuild()
-       | 'Stamp' >> beam.Map(
-           lambda summary: {'build_id': build_id, 'pipeline_version': __version__,
-                            'uploads': uploads, 'config': dataclasses.asdict(config),
-                            **summary})
-       | 'WriteSummary' >> beam.Map(lambda s: write_json(f'{staging}/summary.json', s)))
+  summary = ((inputs, split.clips, rejected)
+             | 'Summarize' >> SummarizeBuild()
+             | 'Stamp' >> beam.Map(
+                 lambda summary: {'build_id': build_id, 'pipeline_version': __version__,
+                                  'uploads': uploads, 'config': dataclasses.asdict(config),
+                                  **summary}))
+  summary_written = summary | 'WriteSummary' >> beam.Map(
+      lambda s: write_json(f'{staging}/summary.json', s))
+  if publish_to:
+    _ = summary | 'Publish' >> PublishBuild(staging=staging, output=publish_to,
+                                            build_id=build_id,
+                                            after=[written, summary_written])
 
 
 def _default_build_id() -> str:
@@ -94,31 +107,40 @@ def run(argv: Sequence[str] | None = None) -> dict:
   """Runs a build to completion and publishes it.
 
   Returns:
-    The published summary (the content of ``summary.json``).
+    The published summary (the content of ``summary.json``); for a job that
+    was only written or submitted (``--dry_run``, ``--template_location``, a
+    Flex Template launch) ``{'build_id', 'path', 'runner', 'launched': True}``.
 
   Raises:
     ConfigError: before any work, for a bad option or config value.
     ConservationError: after the run, if uploads went missing; nothing is published.
   """
-  argv = list(sys.argv[1:] if argv is None else argv)
+  argv = expand_runner_config(sys.argv[1:] if argv is None else argv)
   options = PipelineOptions(argv)
   build = options.view_as(BuildOptions)
   config = load_config(build.config, build.config_overrides or ())
   uploads = normalize_uri(build.uploads, flag='--uploads')
   output = normalize_uri(build.output, flag='--output')
   build_id = check_build_id(build.build_id or _default_build_id())
-  runner = choose_local_runner(options, argv)
+  runner = choose_runner(options, argv, build_id=build_id)
   staging = staging_dir(output, build_id)
   _LOG.info('Building %s from %s into %s on %s', build_id, uploads, staging, runner)
 
+  in_job = publishes_in_pipeline(options)
   with beam.Pipeline(options=options) as p:
-    build_pipeline(p, uploads=uploads, staging=staging, build_id=build_id, config=config)
+    build_pipeline(p, uploads=uploads, staging=staging, build_id=build_id, config=config,
+                   publish_to=output if in_job else None)
 
-  summary = read_json(f'{staging}/summary.json')
-  verify_build(staging, summary)
   final = build_dir(output, build_id)
-  promote(staging, final)
-  write_latest(output, build_id)
+  if not job_finished_here(options, p.result):
+    _LOG.info('The %s job of %s was written or submitted; it publishes %s', runner,
+              build_id, final)
+    return {'build_id': build_id, 'path': final, 'runner': runner, 'launched': True}
+  if in_job:
+    summary = read_json(f'{final}/summary.json')
+  else:
+    summary = read_json(f'{staging}/summary.json')
+    publish(staging=staging, output=output, build_id=build_id, summary=summary)
   _LOG.info('Published %s', final)
   return {**summary, 'path': final}
 
@@ -153,7 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   except ConservationError as e:
     print(f'error: the build is not published: {e}', file=sys.stderr)
     return 1
-  print(format_summary(summary))
+  if summary.get('launched'):
+    print(f'Build {summary["build_id"]}: the {summary["runner"]} job is written or submitted, '
+          f'not run here; when it runs it publishes {summary["path"]} and moves LATEST')
+  else:
+    print(format_summary(summary))
   return 0
 
 

@@ -1,4 +1,10 @@
-"""Command-line options of the dataset build, on top of Beam's own."""
+"""Command-line options of the dataset build, on top of Beam's own.
+
+``--config`` says what to build (a :class:`~schemas.config.BuildConfig` YAML);
+``--runner_config`` says how to run it (a YAML of Beam options such as
+``configs/dataflow.yaml``, read by :func:`pipelines.runner.expand_runner_config`
+before the options are parsed).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ _BUILD_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
 
 
 class BuildOptions(PipelineOptions):
-  """``--uploads``, ``--output``, ``--build_id``, ``--config``, ``--set``."""
+  """``--uploads``, ``--output``, ``--build_id``, ``--config``, ``--set``, ``--runner_config``."""
   @classmethod
   def _add_argparse_args(cls, parser):
     parser.add_argument('--uploads', help='Root of the raw uploads (local path or gs://).')
@@ -28,6 +34,9 @@ class BuildOptions(PipelineOptions):
     parser.add_argument('--set', dest='config_overrides', action='append', default=None,
                         help='Override one config value: --set filter.min_snr_db=5 '
                         '(repeatable).')
+    parser.add_argument('--runner_config', default=None,
+                        help='YAML of Beam options, e.g. configs/dataflow.yaml; options given '
+                        'on the command line win.')
 
 
 def check_build_id(build_id: str) -> str:
