@@ -1,7 +1,7 @@
 """Benchmark near-duplicate detection on an evaluation set synthesized here.
 
     python -m pipelines.bench_dedup [--originals 300] [--seed 0] [--out results.json]
-                                    [--workers N] [--quick]
+                                    [--speech formant|espeak] [--workers N] [--quick]
 
 Builds the evaluation set, prints precision, recall and false-positive rate per
 transform and per hard-negative kind, times the dedup stage (a Beam run of
@@ -13,26 +13,44 @@ standardize and trim functions, then :func:`~transforms.fingerprint.fingerprint`
 
 * Originals: readings of prompts (:func:`~pipelines.sample_audio.sentence_words`,
   2-10 words from a 60-word vocabulary, so prompts share words) by speakers
-  (:func:`~pipelines.sample_audio.synth_take`, ten originals each), each
+  (:func:`~pipelines.sample_audio.synth_take`, ten originals each; with
+  ``--speech espeak``, eSpeak NG voices at their own pitch and pace reading
+  the words of :data:`pipelines.tts.SENTENCES`), each
   speaker recording on their own device (a band-pass of 80-250 Hz to
   3.8-7.5 kHz) at their own level (peaks 0-12 dB under synth_speech's),
   uploaded at 16, 44.1 or 48 kHz as wav, flac, webm/opus, m4a/aac or mp3.
-* Copies of every original's decoded upload, one per transform in
-  :data:`TRANSFORMS`, and :data:`COMBINATIONS_PER_ORIGINAL` combinations of 2-4
+* Copies of every original's decoded upload: 6 of the 12 transforms of
+  :data:`TRANSFORMS` (original ``i`` gets transforms ``5i .. 5i+5`` mod 12, so
+  each transform gets half of the originals), and a combination of 2-4
   transforms from different families (edges, noise, gain, resampling, stereo,
   codec, applied in that order).
 * Hard negatives per original: ``second_take`` (same speaker, same device, same
-  prompt, another performance), ``other_speaker`` (the same prompt read by
+  prompt, another performance; eSpeak NG cannot vary a reading syllable by
+  syllable, so there it is a reading 4-10 % faster or slower and 3-8 pitch
+  units higher or lower), ``other_speaker`` (the same prompt read by
   another speaker), ``shared_words`` (same speaker and device, a prompt sharing
   the first half of its words); and every pair of one speaker's originals
   (``same_speaker_other_prompt``: different prompts, which share words).
 
+Clips shorter than ``filter.min_duration_s`` after trimming are left out: the
+filter stage rejects them as ``too_short`` before dedup sees them.
+
 Pair metrics compare each original with its copies (recall) and with its hard
-negatives (false-positive rate): a pair is detected when it shares
-``min_shared_keys`` LSH keys and matches at ``max_ber``. Set metrics come from
-one Beam run over the whole set, originals uploaded first: a copy rejected as
+negatives (false-positive rate): a pair is detected when the stage would make
+it a candidate (both fingerprints comparable, LSH keys aligned in
+``min_aligned_blocks`` parts) and it matches at ``max_ber``. Set metrics come
+from the Beam run at 1x, originals uploaded first: a copy rejected as
 ``near_duplicate`` of a clip of its own recording is a true positive, any other
-rejection a false positive.
+rejection a false positive (precision = true / all rejects). The ``history``
+column repeats the run with the originals given as published reference rows.
+
+Timing: the dedup stage on the FnApiRunner (in memory, one core) at 1x, 4x and
+16x the set, minus a baseline run that only makes and counts the clips. Replica
+``r`` of the set has every id suffixed and every fingerprint word's 32 bits
+rotated by ``r`` places, as if each band moved up ``r`` places: distances within
+a replica are unchanged, replicas do not match each other (best BER over 0.42),
+and structured patterns (a voice's harmonic comb) still collide across replicas
+as they would across real talkers, so key buckets grow with the set.
 """
 
 from __future__ import annotations
@@ -66,6 +84,7 @@ from pipelines.sample_audio import (
   sentence_words,
   synth_take,
 )
+from pipelines.tts import SENTENCES, VOICES, Espeak
 from schemas.config import ConfigError, DecodeConfig, NearDedupConfig, TrimConfig, load_config
 from schemas.records import Clip, Reject
 from transforms.decode import decode_bytes
@@ -98,7 +117,8 @@ FAMILIES = {'edges': ('pad_silence', 'pad_room_noise', 'trim'),
             'noise': ('white_noise_20db', 'babble_noise_20db'),
             'gain': ('gain',), 'resample': ('resample_8k', 'resample_other'),
             'stereo': ('stereo',), 'codec': tuple(CODECS)}
-COMBINATIONS_PER_ORIGINAL = 2
+SINGLES_PER_ORIGINAL = 6
+COMBINATIONS_PER_ORIGINAL = 1
 NEGATIVE_KINDS = ('second_take', 'other_speaker', 'shared_words',
                   'same_speaker_other_prompt')
 ORIGINALS_PER_SPEAKER = 10
@@ -123,26 +143,60 @@ class EvalClip(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class _Speaker:
-  voice: object
+  voice: object  # a sample_audio.Voice, or an eSpeak NG voice name
   device_sos: np.ndarray
   level_db: float
+  pitch: int = 50  # eSpeak NG only
+  words_per_minute: int = 165
 
 
 def _speakers(seed: int, count: int) -> list[_Speaker]:
   rng = np.random.default_rng([seed, 1])
   speakers = []
-  for _ in range(count):
+  for index in range(count):
     voice = random_voice(rng)
     sos = np.vstack([
         scipy.signal.butter(2, rng.uniform(80, 250), 'highpass', fs=RATE_HZ, output='sos'),
         scipy.signal.butter(4, rng.uniform(3800, 7500), 'lowpass', fs=RATE_HZ, output='sos')])
-    speakers.append(_Speaker(voice, sos, float(rng.uniform(-12, 0))))
+    level_db, pitch, pace = float(rng.uniform(-12, 0)), rng.integers(30, 71), rng.integers(140, 191)
+    if _SPEECH[0] == 'espeak':
+      voice = VOICES[index % len(VOICES)]
+    speakers.append(_Speaker(voice, sos, level_db, int(pitch), int(pace)))
   return speakers
+
+
+_SPEECH = ['formant']  # or 'espeak'; set in each worker
+_ENGINE: list = []
+_VOCABULARY = tuple(sorted({w.strip('.,').lower() for s in SENTENCES for w in s.split()}))
+
+
+def _espeak_take(words: tuple[int, ...], speaker: _Speaker, take_seed: int) -> np.ndarray:
+  """eSpeak NG reading the words at the speaker's pitch and pace; takes after
+  the first (``take_seed % 2``) change the pace by 4-10 % and the pitch by 3-8
+  units, the only way eSpeak NG reads a sentence differently."""
+  if not _ENGINE:
+    _ENGINE.append(Espeak())
+  engine = _ENGINE[0]
+  rng = np.random.default_rng([take_seed, 4])
+  pitch, pace = speaker.pitch, speaker.words_per_minute
+  if take_seed % 2:
+    pace = round(pace * (1 + rng.choice([-1, 1]) * rng.uniform(0.04, 0.10)))
+    pitch = int(np.clip(pitch + rng.choice([-1, 1]) * rng.integers(3, 9), 0, 99))
+  text = ' '.join(_VOCABULARY[w % len(_VOCABULARY)] for w in words)
+  x = soxr.resample(engine.say(text, voice=speaker.voice, pitch=pitch,
+                               words_per_minute=pace), engine.sample_rate, RATE_HZ)
+  x *= 10 ** (rng.uniform(-5.5, -3.5) / 20) / max(np.max(np.abs(x)), 1e-9)
+  edge = np.zeros(int(0.3 * RATE_HZ))
+  x = np.concatenate([edge, x, edge])
+  return x + 10 ** (rng.uniform(-68, -58) / 20) * _pink(rng, len(x), RATE_HZ)
 
 
 def _record(words: tuple[int, ...], speaker: _Speaker, take_seed: int) -> np.ndarray:
   """A take through the speaker's device at the speaker's level, float at 16 kHz."""
-  x = synth_take(words, voice=speaker.voice, take_seed=take_seed, sample_rate=RATE_HZ)
+  if _SPEECH[0] == 'espeak':
+    x = _espeak_take(words, speaker, take_seed)
+  else:
+    x = synth_take(words, voice=speaker.voice, take_seed=take_seed, sample_rate=RATE_HZ)
   x = scipy.signal.sosfilt(speaker.device_sos, x) * 10 ** (speaker.level_db / 20)
   return x.astype(np.float32)
 
@@ -162,9 +216,9 @@ def _mix(x: np.ndarray, noise: np.ndarray, *, sample_rate: int, snr_db: float) -
   return (x + gain * noise).astype(np.float32)
 
 
-def _babble_track(args: tuple[int, int]) -> np.ndarray:
+def _babble_track(args: tuple[int, int, str]) -> np.ndarray:
   """Several talkers at equal power reading long prompts at once, 16 kHz."""
-  seed, index = args
+  seed, index, _SPEECH[0] = args
   rng = np.random.default_rng([seed, 2, index])
   n = int(_BABBLE_S * RATE_HZ)
   out = np.zeros(n)
@@ -285,8 +339,9 @@ def _upload(names: Sequence[str], audio: _Audio, rng: np.random.Generator) -> tu
 _BABBLE: list[np.ndarray] = []
 
 
-def _init_worker(babble: list[np.ndarray]) -> None:
+def _init_worker(babble: list[np.ndarray], speech: str) -> None:
   _BABBLE[:] = babble
+  _SPEECH[0] = speech
 
 
 def _combination(rng: np.random.Generator) -> list[str]:
@@ -320,7 +375,8 @@ def _original_group(args: tuple[int, int, int]) -> list[EvalClip]:
     x = soxr.resample(x, RATE_HZ, rate, quality='HQ') if rate != RATE_HZ else x
     return encode_audio(np.clip(x, -1, 1), sample_rate=rate, fmt=fmt), f'{fmt} {rate} Hz'
 
-  data, note = native(_record(words, speaker, int(rng.integers(2**31))))
+  # Even take seeds read as the speaker usually does, odd ones differently (eSpeak NG).
+  data, note = native(_record(words, speaker, 2 * int(rng.integers(2**30))))
   clips = [clip(oid, oid, 'original', contributor, data, note, first=True)]
   decoded = decode_bytes(data, config=_DECODE)
   source = _Audio(decoded.samples.mean(axis=1), decoded.sample_rate)
@@ -330,7 +386,8 @@ def _original_group(args: tuple[int, int, int]) -> list[EvalClip]:
       return contributor
     return f'spk{(speaker_index + 1 + int(rng.integers(n_speakers - 1))) % n_speakers:03d}'
 
-  for name in TRANSFORMS:
+  for j in range(SINGLES_PER_ORIGINAL):  # each transform on the same share of originals
+    name = TRANSFORMS[(index * 5 + j) % len(TRANSFORMS)]
     copy, note = _upload([name], source, rng)
     clips.append(clip(f'{oid}-{name}', oid, name, copier(), copy, note))
   for k in range(COMBINATIONS_PER_ORIGINAL):
@@ -341,25 +398,44 @@ def _original_group(args: tuple[int, int, int]) -> list[EvalClip]:
   shared = words[:len(words) // 2 + 1] + sentence_words(
       int(rng.integers(2**31)), min_words=len(words), max_words=len(words))[len(words) // 2 + 1:]
   negatives = [
-      ('second_take', words, speaker, contributor),
-      ('other_speaker', words, speakers[other_index], f'spk{other_index:03d}'),
-      ('shared_words', shared, speaker, contributor)]
-  for kind, prompt, talker, owner in negatives:
-    data, note = native(_record(prompt, talker, int(rng.integers(2**31))))
+      ('second_take', words, speaker, contributor, 1),
+      ('other_speaker', words, speakers[other_index], f'spk{other_index:03d}', 0),
+      ('shared_words', shared, speaker, contributor, 0)]
+  for kind, prompt, talker, owner, parity in negatives:
+    data, note = native(_record(prompt, talker, 2 * int(rng.integers(2**30)) + parity))
     clips.append(clip(f'{oid}-{kind}', f'{oid}-{kind}', kind, owner, data, note))
   return clips
 
 
-def build_eval_set(*, originals: int, seed: int, workers: int) -> list[EvalClip]:
-  """Synthesizes, transforms and fingerprints the evaluation set."""
+def build_eval_set(*, originals: int, seed: int, workers: int,
+                   min_duration_s: float | None = None, speech: str = 'formant'
+                   ) -> tuple[list[EvalClip], int]:
+  """Synthesizes, transforms and fingerprints the evaluation set.
+
+  Args:
+    speech: ``formant`` (:func:`~pipelines.sample_audio.synth_take`) or
+      ``espeak`` (:class:`~pipelines.tts.Espeak`).
+
+  Returns:
+    The clips, and how many were left out for being shorter than
+    ``min_duration_s`` after trimming (the filter stage rejects those as
+    ``too_short`` before dedup; an original's whole group goes with it).
+  """
   n_speakers = max(-(-originals // ORIGINALS_PER_SPEAKER), 2)
   context = multiprocessing.get_context('fork')
   with context.Pool(workers) as pool:
-    babble = pool.map(_babble_track, [(seed, i) for i in range(_BABBLE_TRACKS)])
-  with context.Pool(workers, initializer=_init_worker, initargs=(babble,)) as pool:
+    babble = pool.map(_babble_track, [(seed, i, speech) for i in range(_BABBLE_TRACKS)])
+  with context.Pool(workers, initializer=_init_worker, initargs=(babble, speech)) as pool:
     groups = pool.map(_original_group, [(seed, i, n_speakers) for i in range(originals)],
                       chunksize=1)
-  return [clip for group in groups for clip in group]
+  clips = [clip for group in groups for clip in group]
+  if min_duration_s is None:
+    return clips, 0
+  short_originals = {c.upload_id for c in clips
+                     if c.kind == 'original' and c.duration_s < min_duration_s}
+  kept = [c for c in clips
+          if c.duration_s >= min_duration_s and c.original not in short_originals]
+  return kept, len(clips) - len(kept)
 
 
 def _pairs(clips: Sequence[EvalClip]) -> list[tuple[str, EvalClip, EvalClip]]:
@@ -506,6 +582,8 @@ def summarize(clips: Sequence[EvalClip], pairs: dict, sets: dict, history: dict 
   sizes = {c.upload_id: _combination_size(c) for c in clips if c.kind == 'combination'}
   rows = {}
   for kind in (*TRANSFORMS, 'combination'):
+    if kind not in pairs:
+      continue
     pair, made = pairs[kind], sets[kind]
     rows[kind] = {
         'pairs': pair['pairs'], 'recall': pair['detected'] / pair['pairs'],
@@ -539,6 +617,11 @@ def summarize(clips: Sequence[EvalClip], pairs: dict, sets: dict, history: dict 
 
 
 def format_table(summary: dict, timing: list[dict]) -> str:
+  """The printed results. recall: pairs the stage finds (candidate and BER at
+  most max_ber); set rec / set prec: from the Beam run over the whole set;
+  score min: the lowest candidate score (aligned blocks) of a copy; history:
+  set recall when the originals come as published reference rows; FP / FPR:
+  hard-negative pairs found; cands: those that became candidates."""
   lines = [f'{"transform":22s} {"pairs":>6s} {"recall":>7s} {"set rec":>7s} {"set prec":>8s} '
            f'{"BER p50":>7s} {"p95":>6s} {"max":>6s} {"score min":>9s} {"history":>7s}']
   for kind, row in summary['transforms'].items():
@@ -583,6 +666,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.add_argument('--config', help='a build config YAML (default: the built-in defaults)')
   parser.add_argument('--set', action='append', default=[], metavar='near_dedup.KEY=VALUE',
                       help='override a config value, as in build_dataset')
+  parser.add_argument('--speech', choices=('formant', 'espeak'), default='formant',
+                      help='formant: sample_audio.synth_take (default); espeak: eSpeak NG')
   parser.add_argument('--quick', action='store_true',
                       help='smoke test: 30 originals, scales 1,2')
   args = parser.parse_args(argv)
@@ -591,37 +676,44 @@ def main(argv: Sequence[str] | None = None) -> int:
   if args.originals < 2:
     parser.error(f'--originals={args.originals} must be at least 2')
   try:
-    config = load_config(args.config, args.set).near_dedup
+    build_config = load_config(args.config, args.set)
+    config, min_duration_s = build_config.near_dedup, build_config.filter.min_duration_s or 0.0
     scales = [int(x) for x in args.scales.split(',')]
   except (ConfigError, ValueError) as e:
     parser.error(str(e))
 
   started = time.perf_counter()
-  clips = build_eval_set(originals=args.originals, seed=args.seed, workers=args.workers)
+  clips, too_short = build_eval_set(originals=args.originals, seed=args.seed,
+                                    workers=args.workers, min_duration_s=min_duration_s,
+                                    speech=args.speech)
   build_s = time.perf_counter() - started
-  print(f'built {len(clips)} clips from {args.originals} originals in {build_s:.0f} s',
+  print(f'built {len(clips)} clips from {args.originals} originals in {build_s:.0f} s '
+        f'({too_short} under {min_duration_s:g} s left out: the filter rejects them)',
         flush=True)
   pairs = pair_metrics(clips, config=config)
   with tempfile.TemporaryDirectory() as workdir:
-    everything = run_dedup(clips, config=config, workdir=workdir)
-    sets = set_metrics(clips, everything)
     published = [c for c in clips if c.kind == 'original']
     history = set_metrics(clips, run_dedup([c for c in clips if c.kind != 'original'],
                                            config=config, reference=published,
                                            workdir=workdir))
-    timing = []
+    timing, sets, set_counters = [], None, {}
     for scale in scales:
       run = run_dedup(clips, config=config, replicas=scale, workdir=workdir)
+      if scale == 1:  # the 1x run is also the set-level evaluation
+        sets, set_counters = set_metrics(clips, run), run['counters']
       baseline = run_dedup(clips, config=config, replicas=scale, dedup=False, workdir=workdir)
       timing.append({'scale': scale, 'clips': scale * len(clips), 'seconds': run['seconds'],
                      'baseline_seconds': baseline['seconds'],
                      'net_seconds': run['seconds'] - baseline['seconds'],
                      'counters': run['counters']})
       print(f'  timed {scale}x: {run["seconds"]:.1f} s', flush=True)
+    if sets is None:
+      run = run_dedup(clips, config=config, workdir=workdir)
+      sets, set_counters = set_metrics(clips, run), run['counters']
   summary = summarize(clips, pairs, sets, history, config=config)
   print(format_table(summary, timing))
   misses = [{'kind': kind, 'pair': ids, 'ber': ber, 'score': score}
-            for kind in (*TRANSFORMS, 'combination')
+            for kind in (*TRANSFORMS, 'combination') if kind in pairs
             for ids, ber, score, hit in zip(pairs[kind]['ids'], pairs[kind]['ber'],
                                             pairs[kind]['score'], pairs[kind]['hits'],
                                             strict=True) if not hit]
@@ -632,9 +724,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   for miss in misses:
     print(f'  missed {miss["kind"]}: {miss["pair"]} ber={miss["ber"]:.3f} '
           f'score={miss["score"]}')
-  results = {'originals': args.originals, 'seed': args.seed, 'clips': len(clips),
+  results = {'originals': args.originals, 'seed': args.seed, 'speech': args.speech,
+             'clips': len(clips),
+             'left_out_too_short': too_short,
              'build_seconds': build_s, 'config': dataclasses.asdict(config), **summary,
-             'timing': timing, 'set_counters': everything['counters'], 'misses': misses,
+             'timing': timing, 'set_counters': set_counters, 'misses': misses,
              'closest_negatives': closest}
   if args.out:
     with open(args.out, 'w', encoding='utf-8') as f:

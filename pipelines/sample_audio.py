@@ -349,9 +349,10 @@ def synth_take(words: tuple[int, ...], *, voice: Voice, take_seed: int,
   syllables, vowels, fricatives, stress and pitch accents, and the prompt fixes
   where the phrase pauses fall. The talker (``voice``) fixes pitch, vocal tract
   and speaking rate. ``take_seed`` is the performance: everything a talker does
-  differently when reading the same prompt again (Kuwabara 1996 and Lehiste
-  1970 report 10-20 % token-to-token variation in syllable durations; these
-  choices are milder, so second takes are harder to tell apart than real ones):
+  differently when reading the same prompt again. The amounts below are
+  deliberately on the small side of what repeated read speech shows (syllable
+  durations commonly vary by 10-20 % between readings), so that a second take
+  is at least as hard to tell from the first as a real one:
 
   * overall tempo, lognormal with a 4 % standard deviation;
   * each syllable's duration, lognormal with a 6 % standard deviation;

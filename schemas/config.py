@@ -132,8 +132,8 @@ class NearDedupConfig:
     min_aligned_blocks: clips are compared only when the LSH keys they share
       line up at one time offset in this many of 32 equal parts of either.
     lsh_partitions: LSH keys are grouped in this many hash partitions; each
-      worker holds one partition's keys (about 12 bytes x clips x 2500 /
-      partitions); each clip sends one element per partition.
+      worker holds one partition's keys (about 170 kB per clip / partitions at
+      peak); each clip sends one element per partition.
   """
   enabled: bool = True
   max_ber: float = 0.32

@@ -99,13 +99,15 @@ class Node:
   def id(self) -> int:
     return node_id(self.key)
 
-  @property
-  def upload_id(self) -> str:
-    return self.key[1]
+  def __reduce__(self) -> tuple:
+    # Pickled once per candidate pair and join: primitives and bytes, not __dict__.
+    return (_node_of_state, (self.key, self.rank, self.contributor_id,
+                             self.fingerprint.astype('<u4').tobytes()))
 
-  @property
-  def reference(self) -> bool:
-    return self.key[0]
+
+def _node_of_state(key: NodeKey, rank: tuple, contributor_id: str | None,
+                   fingerprint: bytes) -> Node:
+  return Node(key, rank, contributor_id, np.frombuffer(fingerprint, '<u4').astype(np.uint32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,7 +243,8 @@ length, this node's frame and the other's frame."""
 
 
 def bucket_hits(members: Iterable[tuple[int, int, np.ndarray, np.ndarray]], *,
-                max_bucket_size: int) -> tuple[dict[int, _Hits], dict[str, int]]:
+                max_bucket_size: int, hits_per_pair: int = 8
+                ) -> tuple[dict[int, _Hits], dict[str, int]]:
   """Who shares which key with whom, in one partition.
 
   Args:
@@ -249,11 +252,13 @@ def bucket_hits(members: Iterable[tuple[int, int, np.ndarray, np.ndarray]], *,
       the frame of each).
     max_bucket_size: buckets (nodes sharing one exact key) larger than this
       are skipped.
+    hits_per_pair: most hits kept per pair of nodes (copies share hundreds of
+      keys; a few dozen spread over the clip show that they line up).
 
   Returns:
-    Per node id, its hits (:data:`_Hits`), in both directions, at most
-    ``_HITS_PER_PAIR`` per other node; and counts (``buckets``,
-    ``buckets_oversized``, ``bucket_entries_skipped``, ``key_hits``).
+    Per node id, its hits (:data:`_Hits`), in both directions; and counts
+    (``buckets``, ``buckets_oversized``, ``bucket_entries_skipped``,
+    ``key_hits``).
   """
   ids, lengths, key_parts, frame_parts, owner_parts = [], [], [], [], []
   for index, (nid, length, keys, frames) in enumerate(members):
@@ -293,7 +298,7 @@ def bucket_hits(members: Iterable[tuple[int, int, np.ndarray, np.ndarray]], *,
   pair = pair[order]
   pair_start = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
   rank = np.arange(len(pair)) - np.repeat(pair_start, np.diff(np.r_[pair_start, len(pair)]))
-  kept = order[rank < _HITS_PER_PAIR]
+  kept = order[rank < hits_per_pair]
   me_at, other_at = me_at[kept], other_at[kept]
   hits = np.stack([owner[me_at], owner[other_at], frames[me_at], frames[other_at]])
   stats['key_hits'] = hits.shape[1]
@@ -310,19 +315,20 @@ def bucket_hits(members: Iterable[tuple[int, int, np.ndarray, np.ndarray]], *,
 
 
 _ENTRIES_PER_CHUNK = 1 << 20  # bounds the memory of one bucket size class at a time
-_HITS_PER_PAIR = 8  # per partition: copies share hundreds of keys, 3 aligned blocks suffice
+_HITS_PER_PAIR = 64  # over all partitions: at 3 aligned blocks of 32, plenty
 
 
 class _BucketHitsFn(beam.DoFn):
-  def __init__(self, *, max_bucket_size: int):
+  def __init__(self, *, max_bucket_size: int, partitions: int):
     self._max_bucket_size = max_bucket_size
+    self._hits_per_pair = max(-(-_HITS_PER_PAIR // partitions), 2)
 
   def process(self, element: tuple[int, Iterable[tuple[int, int, bytes, bytes]]]) -> Iterator:
     _, members = element
     hits, stats = bucket_hits(
         ((nid, length, np.frombuffer(keys, '<i8'), np.frombuffer(frames, '<i4'))
          for nid, length, keys, frames in members),
-        max_bucket_size=self._max_bucket_size)
+        max_bucket_size=self._max_bucket_size, hits_per_pair=self._hits_per_pair)
     for name, value in stats.items():
       inc_counter(STAGE, name, value)
     yield from hits.items()
@@ -330,11 +336,12 @@ class _BucketHitsFn(beam.DoFn):
 
 def candidate_pairs(me: int, hits: Iterable[_Hits], *, min_aligned_blocks: int
                     ) -> list[tuple[int, int]]:
-  """The candidate pairs one node's hits make: ``(lower id, higher id)`` for
-  every other node whose shared keys score ``min_aligned_blocks`` by
+  """The other nodes one node's hits make candidates with: ``(other id, offset)``
+  for every other node whose shared keys score ``min_aligned_blocks`` by
   :func:`~transforms.fingerprint.aligned_blocks` (both nodes of a pair get the
-  same hits, so both compute the same score). Pairs of two reference rows, or
-  of one upload's clip and reference row, are left out."""
+  same hits, so both compute the same score); ``offset`` is where the keys line
+  up (this node's frame minus the other's). Pairs of two reference rows, or of
+  one upload's clip and reference row, are left out."""
   hits = list(hits)
   if not hits:
     return []
@@ -348,43 +355,61 @@ def candidate_pairs(me: int, hits: Iterable[_Hits], *, min_aligned_blocks: int
   keep &= np.isin(others, distinct[counts >= min_aligned_blocks])
   if not keep.any():
     return []
-  groups, scores = aligned_blocks_by_group(others[keep], mine[keep], theirs[keep],
-                                           length_a=hits[0][0], lengths_b=their_lengths[keep])
-  return [(min(me, other), max(me, other))
-          for other in groups[scores >= min_aligned_blocks].tolist()]
+  groups, scores, offsets = aligned_blocks_by_group(
+      others[keep], mine[keep], theirs[keep], length_a=hits[0][0],
+      lengths_b=their_lengths[keep])
+  chosen = scores >= min_aligned_blocks
+  return list(zip(groups[chosen].tolist(), offsets[chosen].tolist(), strict=True))
 
 
 class _CandidatesFn(beam.DoFn):
-  """(id, {'node': [node], 'hits': [hits, ...]}) -> (other id, node) for every
-  candidate pair, from its lower-id end only (both ends score it alike)."""
+  """(id, {'node': [node], 'hits': [hits, ...]}) -> (other id, (node, offset))
+  for every candidate pair, from its lower-id end only (both ends score it
+  alike)."""
   def __init__(self, *, min_aligned_blocks: int):
     self._min_aligned_blocks = min_aligned_blocks
 
-  def process(self, element: tuple[int, dict[str, list]]) -> Iterator[tuple[int, Node]]:
+  def process(self, element: tuple[int, dict[str, list]]) -> Iterator[tuple[int, tuple]]:
     me, joined = element
     for node in joined['node']:
-      for low, high in candidate_pairs(me, joined['hits'],
-                                       min_aligned_blocks=self._min_aligned_blocks):
-        if low == me:
-          yield high, node
+      for other, offset in candidate_pairs(me, joined['hits'],
+                                           min_aligned_blocks=self._min_aligned_blocks):
+        if me < other:
+          yield other, (node, offset)
 
 
 class _VerifyFn(beam.DoFn):
-  """(b, {'node': [node b], 'halves': [node a, ...]}) -> matches."""
+  """(b, {'node': [node b], 'halves': [(node a, offset), ...]}) -> matches, as
+  tuples of :class:`Match`'s fields.
+
+  The BER is taken first where the shared keys line up (give or take
+  ``_HINT_FRAMES``); at or under ``max_ber`` there, the best alignment is too,
+  and the pair matches. Otherwise every alignment is searched."""
   def __init__(self, *, max_ber: float):
     self._max_ber = max_ber
 
-  def process(self, element: tuple[NodeKey, dict[str, list]]) -> Iterator[Match]:
+  def process(self, element: tuple[int, dict[str, list]]) -> Iterator[tuple]:
     _, joined = element
     for node_b in joined['node']:
-      for node_a in joined['halves']:
+      for node_a, offset in joined['halves']:
         inc_counter(STAGE, 'candidates')
-        better, worse = sorted((node_a, node_b), key=lambda n: n.rank)
-        ber, offset = match(better.fingerprint, worse.fingerprint)
-        if ber <= self._max_ber:
-          inc_counter(STAGE, 'matches')
-          yield Match(better.key, better.rank, better.contributor_id, worse.key, worse.rank,
-                      worse.contributor_id, ber, offset)
+        hinted = range(offset - _HINT_FRAMES, offset + _HINT_FRAMES + 1)
+        ber, offset = match(node_a.fingerprint, node_b.fingerprint, offsets_frames=hinted)
+        if ber > self._max_ber:
+          inc_counter(STAGE, 'full_searches')
+          ber, offset = match(node_a.fingerprint, node_b.fingerprint)
+        if ber > self._max_ber:
+          continue
+        inc_counter(STAGE, 'matches')
+        better, worse = node_a, node_b
+        if better.rank > worse.rank:
+          better, worse, offset = node_b, node_a, -offset
+        # A plain tuple: Beam encodes it without pickling; Resolve makes the Match.
+        yield (better.key, better.rank, better.contributor_id, worse.key, worse.rank,
+               worse.contributor_id, ber, offset)
+
+
+_HINT_FRAMES = 2
 
 
 def resolve(matches: Iterable[Match]) -> tuple[dict[str, Decision], dict[str, int]]:
@@ -443,8 +468,8 @@ def resolve(matches: Iterable[Match]) -> tuple[dict[str, Decision], dict[str, in
   return decisions, {'groups': len(groups), 'kept_in_chain': chains}
 
 
-def _resolve_all(matches: list[Match]) -> Iterator[tuple[str, Decision]]:
-  decisions, stats = resolve(matches)
+def _resolve_all(matches: list[tuple]) -> Iterator[tuple[str, Decision]]:
+  decisions, stats = resolve(Match(*m) for m in matches)
   for name, value in stats.items():
     inc_counter(STAGE, name, value)
   yield from decisions.items()
@@ -485,8 +510,8 @@ class DeduplicateNear(beam.PTransform):
   """Rejects clips that are transformed copies of a better clip.
 
   Args:
-    config: the match threshold, bucket bound, vote threshold and partitions;
-      ``enabled: false`` passes every clip through.
+    config: the match threshold, the bucket bound, the candidate score and the
+      partitions; ``enabled: false`` passes every clip through.
     reference: optional fingerprints of clips published by earlier builds,
       as :func:`schemas.tables.fingerprint_row` dicts (``fingerprint`` as
       little-endian uint32 bytes). They are never rejected and win as survivors.
@@ -515,7 +540,8 @@ class DeduplicateNear(beam.PTransform):
     hits = (nodes
             | 'Keys' >> beam.ParDo(_PartitionKeysFn(partitions=config.lsh_partitions))
             | 'GroupByPartition' >> beam.GroupByKey()
-            | 'Buckets' >> beam.ParDo(_BucketHitsFn(max_bucket_size=config.max_bucket_size)))
+            | 'Buckets' >> beam.ParDo(_BucketHitsFn(max_bucket_size=config.max_bucket_size,
+                                                    partitions=config.lsh_partitions)))
     halves = ({'node': by_id, 'hits': hits}
               | 'GroupByNode' >> beam.CoGroupByKey()
               | 'Candidates' >> beam.ParDo(

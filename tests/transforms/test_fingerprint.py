@@ -1,0 +1,202 @@
+"""Tests for transforms.fingerprint: the fingerprint, its score, LSH keys, low information.
+
+The speech comes from pipelines.sample_audio.synth_speech and synth_take: a
+source-filter model (sawtooth glottal source, formant resonators gliding between
+vowels, fricative noise, room tone), so the tests need no recordings.
+"""
+
+import time
+
+import numpy as np
+import pytest
+import scipy.signal
+import soxr
+
+from pipelines.sample_audio import random_voice, sentence_words, synth_take
+from tests.conftest import speech
+from transforms.fingerprint import (
+  HOP_S,
+  MAX_BER,
+  MIN_OVERLAP_FRAMES,
+  aligned_blocks,
+  fingerprint,
+  information,
+  is_low_information,
+  lsh_key_arrays,
+  lsh_keys,
+  match,
+)
+
+RATE_HZ = 16000
+
+
+def pcm16(x: np.ndarray) -> np.ndarray:
+  return np.round(np.clip(x, -1, 32767 / 32768) * 32768).astype(np.int16)
+
+
+def fp_of(x: np.ndarray, rate_hz: int = RATE_HZ) -> np.ndarray:
+  return fingerprint(pcm16(x), sample_rate=rate_hz)
+
+
+@pytest.fixture(scope='module')
+def clean() -> np.ndarray:
+  return speech(1, duration_s=4.0)
+
+
+@pytest.fixture(scope='module')
+def reference_fp(clean) -> np.ndarray:
+  return fp_of(clean)
+
+
+def white_noise(x: np.ndarray, *, snr_db: float, seed: int = 0) -> np.ndarray:
+  noise = np.random.default_rng(seed).standard_normal(len(x))
+  return x + noise * np.sqrt(np.mean(x ** 2) / 10 ** (snr_db / 10))
+
+
+def test_words_are_uint32_every_16_ms(reference_fp):
+  assert reference_fp.dtype == np.uint32
+  # 4 s at 8 kHz: 1 + (32000 - 1024) // 128 frames, minus the 4-frame lag.
+  assert reference_fp.shape == (1 + (32000 - 1024) // 128 - 4,)
+  assert HOP_S == 0.016
+  assert fingerprint(np.zeros(100, np.int16), sample_rate=RATE_HZ).shape == (0,)
+
+
+def test_int16_float_and_other_rates_agree(clean, reference_fp):
+  as_float = fingerprint(pcm16(clean).astype(np.float32) / 32768, sample_rate=RATE_HZ)
+  assert np.array_equal(as_float, reference_fp)
+  at_48k = fingerprint(soxr.resample(clean, RATE_HZ, 48000), sample_rate=48000)
+  assert match(reference_fp, at_48k)[0] < 0.05
+
+
+def test_fingerprinting_six_seconds_is_fast():
+  x = pcm16(speech(2, duration_s=6.0))
+  fingerprint(x, sample_rate=RATE_HZ)
+  took = []
+  for _ in range(5):
+    started = time.perf_counter()
+    fingerprint(x, sample_rate=RATE_HZ)
+    took.append(time.perf_counter() - started)
+  assert min(took) < 0.020
+
+
+def test_rejects_bad_input():
+  with pytest.raises(ValueError, match='mono'):
+    fingerprint(np.zeros((100, 2), np.int16), sample_rate=RATE_HZ)
+  with pytest.raises(ValueError, match='sample_rate'):
+    fingerprint(np.zeros(100, np.int16), sample_rate=0)
+
+
+def test_match_finds_the_alignment_both_ways(clean, reference_fp):
+  cut = round(0.5 * RATE_HZ)  # 0.5 s = 31.25 hops
+  late = fp_of(clean[cut:])
+  ber, offset = match(reference_fp, late)
+  assert ber < 0.05 and offset in (31, 32)
+  ber_back, offset_back = match(late, reference_fp)
+  assert ber_back == pytest.approx(ber) and offset_back == -offset
+  # Searching only around the right shift gives the same answer; elsewhere, worse.
+  assert match(reference_fp, late, offsets_frames=[offset - 1, offset, offset + 1])[0] == ber
+  assert match(reference_fp, late, offsets_frames=[offset + 20])[0] > 0.3
+
+
+@pytest.mark.parametrize('name, transform', [
+    ('gain -12 dB', lambda x: x * 10 ** (-12 / 20)),
+    ('narrowband 8 kHz', lambda x: soxr.resample(soxr.resample(x, RATE_HZ, 8000), 8000,
+                                                  RATE_HZ)),
+    ('white noise 20 dB', lambda x: white_noise(x, snr_db=20)),
+    ('0.8 s of silence first', lambda x: np.concatenate([np.zeros(int(0.8 * RATE_HZ)), x])),
+    ('telephone band-pass', lambda x: scipy.signal.sosfilt(scipy.signal.butter(
+        4, [300, 3400], 'bandpass', fs=RATE_HZ, output='sos'), x)),
+])
+def test_copies_match(reference_fp, clean, name, transform):
+  ber, _ = match(reference_fp, fp_of(transform(clean)))
+  assert ber <= MAX_BER, name
+
+
+def test_other_recordings_do_not_match(reference_fp):
+  for seed in (2, 3, 4):
+    assert match(reference_fp, fp_of(speech(seed, duration_s=4.0)))[0] > 0.4
+
+
+def test_second_take_and_other_talker_do_not_match():
+  rng = np.random.default_rng(5)
+  talker, other = random_voice(rng), random_voice(rng)
+  words = sentence_words(11)
+  first = fp_of(synth_take(words, voice=talker, take_seed=1, sample_rate=RATE_HZ))
+  again = fp_of(synth_take(words, voice=talker, take_seed=2, sample_rate=RATE_HZ))
+  someone_else = fp_of(synth_take(words, voice=other, take_seed=1, sample_rate=RATE_HZ))
+  assert match(first, again)[0] > MAX_BER
+  assert match(first, someone_else)[0] > MAX_BER
+
+
+def test_match_needs_enough_overlap(reference_fp):
+  assert match(reference_fp, reference_fp[:MIN_OVERLAP_FRAMES - 1]) == (1.0, 0)
+  # Half of the shorter clip must overlap: a sliver at the edge does not count.
+  ber, offset = match(reference_fp, reference_fp[:MIN_OVERLAP_FRAMES])
+  assert (ber, offset) == (0.0, 0)
+
+
+def tone(freq_hz: float, seconds: float = 3.0) -> np.ndarray:
+  t = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
+  return 0.3 * np.sin(2 * np.pi * freq_hz * t)
+
+
+@pytest.mark.parametrize('name, audio', [
+    ('silence', np.zeros(3 * RATE_HZ)),
+    ('1 kHz tone', tone(1000)),
+    ('440 Hz tone', tone(440)),
+    ('mains hum', sum(0.05 / k * np.sin(2 * np.pi * 50 * k * np.arange(3 * RATE_HZ) / RATE_HZ)
+                      for k in range(1, 40))),
+    ('beeps', tone(1000) * (np.sin(2 * np.pi * 2 * np.arange(3 * RATE_HZ) / RATE_HZ) > 0)),
+    ('too short', speech(3, duration_s=0.8)),
+])
+def test_degenerate_audio_is_low_information(name, audio):
+  assert is_low_information(fp_of(audio)), (name, information(fp_of(audio)))
+
+
+def test_speech_is_not_low_information(reference_fp, clean):
+  info = information(reference_fp)
+  assert info.frames == len(reference_fp) and info.self_ber > 0.3
+  assert not is_low_information(reference_fp)
+  assert not is_low_information(fp_of(white_noise(clean, snr_db=20)))
+
+
+def test_steady_noise_words_are_coin_flips_and_share_no_keys():
+  # Not low information, but harmless: unrelated noise clips share no aligned keys.
+  rng = np.random.default_rng(3)
+  noise = [fp_of(0.1 * rng.standard_normal(3 * RATE_HZ)) for _ in range(6)]
+  bits = np.unpackbits(noise[0].view(np.uint8))
+  assert abs(bits.mean() - 0.5) < 0.03
+  assert max(shared(a, b)[1] for i, a in enumerate(noise) for b in noise[i + 1:]) < 3
+  assert match(noise[0], noise[1])[0] > 0.45
+
+
+def test_lsh_keys_are_distinct_sorted_and_skip_silence(reference_fp):
+  keys = lsh_keys(reference_fp)
+  assert keys == sorted(set(keys)) and all(isinstance(k, int) for pair in keys for k in pair)
+  assert len(keys) > 5 * len(reference_fp)
+  assert lsh_keys(np.zeros(100, np.uint32)) == []
+
+
+def shared(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+  keys_a, frames_a = lsh_key_arrays(a)
+  keys_b, frames_b = lsh_key_arrays(b)
+  _, in_a, in_b = np.intersect1d(keys_a, keys_b, return_indices=True)
+  return len(in_a), aligned_blocks(frames_a[in_a], frames_b[in_b], length_a=len(a),
+                                   length_b=len(b))
+
+
+def test_copies_share_aligned_keys_and_strangers_do_not(reference_fp, clean):
+  count, blocks = shared(reference_fp, fp_of(white_noise(clean[4000:], snr_db=20)))
+  assert count >= 10 and blocks >= 8
+  for seed in (2, 3, 4):
+    assert shared(reference_fp, fp_of(speech(seed, duration_s=4.0)))[1] < 3
+
+
+def test_aligned_blocks_counts_parts_at_one_offset():
+  frames = np.arange(0, 320, 10)  # one key every 10 frames of a 320-frame clip
+  assert aligned_blocks(frames, frames - 5, length_a=320, length_b=320) == 32
+  assert aligned_blocks(frames, frames - 5 + (frames % 20 == 0), length_a=320,
+                        length_b=320) == 32  # within the 1-frame tolerance
+  scattered = frames - np.arange(len(frames)) * 7
+  assert aligned_blocks(frames, scattered, length_a=320, length_b=320) == 1
+  assert aligned_blocks(np.array([], int), np.array([], int), length_a=1, length_b=1) == 0
