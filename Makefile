@@ -17,7 +17,7 @@ UPLOADS ?= gs://$(BUCKET)/uploads
 DATASETS ?= gs://$(BUCKET)/datasets
 BUILD_ID ?= $(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: setup sample run test lint bench clean dataflow template
+.PHONY: setup sample run test lint bench bench-dedup clean dataflow template
 
 $(INSTALLED): setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	mkdir -p bench
 	$(BIN)/python -m pipelines.bench_metrics --out bench/metrics.json
+
+bench-dedup: $(INSTALLED)
+	mkdir -p bench
+	$(BIN)/python -m pipelines.bench_dedup --out bench/dedup.json
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check pipelines transforms schemas tests deploy setup.py
