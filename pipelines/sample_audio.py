@@ -160,6 +160,63 @@ def _pink_noise(rng: np.random.Generator, *, n: int, sample_rate: int) -> np.nda
   return noise / np.sqrt(np.mean(noise**2))
 
 
+def _render(rng: np.random.Generator, voice: Voice, *, sample_rate: int, n: int, edge: int,
+            f0_target: np.ndarray, vowel_index: np.ndarray, formant_factor: np.ndarray | float,
+            voiced_env: np.ndarray, fricative_env: np.ndarray, pink_length: int) -> np.ndarray:
+  """Source, formants, fricatives and noise for a planned span: the clip's samples.
+
+  ``pink_length`` (at least ``n``) is the FFT length of the noise, cut to ``n``.
+  """
+  span = voiced_env.shape[0]
+  # Intonation: smoothed syllable targets, declination, and fast jitter.
+  declination = np.linspace(1.08, 0.92, span)
+  jitter = _smooth(rng.standard_normal(span), width=0.002 * sample_rate)
+  jitter *= voice.jitter_ratio / max(np.std(jitter), 1e-12)
+  f0_hz = _smooth(f0_target, width=0.08 * sample_rate) * declination * (1 + jitter)
+  phase = np.cumsum(f0_hz / sample_rate)
+  cycle = phase.astype(int)
+  shimmer = 1 + voice.shimmer_ratio * rng.standard_normal(cycle[-1] + 1)
+  source = (1 - 2 * (phase - cycle)) * shimmer[cycle]
+  source += voice.breathiness_ratio * rng.standard_normal(span)
+  source *= voiced_env
+
+  # Formants glide between vowel targets (coarticulation); drop any formant
+  # that would come too close to the Nyquist frequency.
+  targets = _VOWEL_FORMANTS_HZ * voice.formant_scale
+  n_formants = int(np.sum(targets.max(axis=0) < 0.42 * sample_rate))
+  formants_hz = np.stack([
+      _smooth(targets[vowel_index, k] * formant_factor, width=0.04 * sample_rate)
+      for k in range(n_formants)], axis=1)
+  voiced = _formant_filter(source, formants_hz, sample_rate=sample_rate)
+  voiced = scipy.signal.sosfilt(
+      scipy.signal.butter(2, 70, 'highpass', fs=sample_rate, output='sos'), voiced)
+  voiced_rms = np.sqrt(np.mean(voiced[voiced_env > 0.3]**2))
+
+  # Fricatives: high-passed noise bursts 12-20 dB below the vowels.
+  cutoff_hz = min(rng.uniform(2500, 4500), 0.4 * sample_rate)
+  hiss = scipy.signal.sosfilt(
+      scipy.signal.butter(4, cutoff_hz, 'highpass', fs=sample_rate, output='sos'),
+      rng.standard_normal(span))
+  hiss *= voiced_rms * 10 ** (-rng.uniform(12, 20) / 20) / np.std(hiss)
+  speech = np.zeros(n)
+  speech[edge:edge + span] = voiced + hiss * fricative_env
+  speech *= 10 ** (rng.uniform(-5.5, -3.5) / 20) / np.max(np.abs(speech))
+
+  # Room tone throughout; background noise faded in while the talker speaks,
+  # at a level that brings the spoken span to the target SNR.
+  room_power = 10 ** (_ROOM_DBFS / 10)
+  noise = np.sqrt(room_power) * _pink_noise(rng, n=pink_length, sample_rate=sample_rate)[:n]
+  gate = np.zeros(n)
+  gate[edge:edge + span] = scipy.signal.windows.tukey(
+      span, alpha=min(0.1 * sample_rate / span, 1.0))
+  speech_power = np.mean(speech[edge:edge + span]**2)
+  noise_power = speech_power / 10 ** (rng.uniform(32, 38) / 10)
+  gated_power = max(noise_power - room_power, 0.0) / np.mean(gate[edge:edge + span]**2)
+  noise += np.sqrt(gated_power) * gate * _pink_noise(
+      rng, n=pink_length, sample_rate=sample_rate)[:n]
+  return np.clip(speech + noise, -1.0, 1.0).astype(np.float32)
+
+
 def synth_speech(rng: np.random.Generator, *, sample_rate: int, duration_s: float,
                  voice: Voice) -> np.ndarray:
   """Renders a mono speech-like clip.
@@ -192,52 +249,9 @@ def synth_speech(rng: np.random.Generator, *, sample_rate: int, duration_s: floa
     if b > a:
       fricative_env[a:b] = gain * scipy.signal.windows.tukey(b - a, alpha=0.8)
 
-  # Intonation: smoothed syllable targets, declination, and fast jitter.
-  declination = np.linspace(1.08, 0.92, span)
-  jitter = _smooth(rng.standard_normal(span), width=0.002 * sample_rate)
-  jitter *= voice.jitter_ratio / max(np.std(jitter), 1e-12)
-  f0_hz = _smooth(f0_target, width=0.08 * sample_rate) * declination * (1 + jitter)
-  phase = np.cumsum(f0_hz / sample_rate)
-  cycle = phase.astype(int)
-  shimmer = 1 + voice.shimmer_ratio * rng.standard_normal(cycle[-1] + 1)
-  source = (1 - 2 * (phase - cycle)) * shimmer[cycle]
-  source += voice.breathiness_ratio * rng.standard_normal(span)
-  source *= voiced_env
-
-  # Formants glide between vowel targets (coarticulation); drop any formant
-  # that would come too close to the Nyquist frequency.
-  targets = _VOWEL_FORMANTS_HZ * voice.formant_scale
-  n_formants = int(np.sum(targets.max(axis=0) < 0.42 * sample_rate))
-  formants_hz = np.stack([
-      _smooth(targets[vowel_index, k], width=0.04 * sample_rate)
-      for k in range(n_formants)], axis=1)
-  voiced = _formant_filter(source, formants_hz, sample_rate=sample_rate)
-  voiced = scipy.signal.sosfilt(
-      scipy.signal.butter(2, 70, 'highpass', fs=sample_rate, output='sos'), voiced)
-  voiced_rms = np.sqrt(np.mean(voiced[voiced_env > 0.3]**2))
-
-  # Fricatives: high-passed noise bursts 12-20 dB below the vowels.
-  cutoff_hz = min(rng.uniform(2500, 4500), 0.4 * sample_rate)
-  hiss = scipy.signal.sosfilt(
-      scipy.signal.butter(4, cutoff_hz, 'highpass', fs=sample_rate, output='sos'),
-      rng.standard_normal(span))
-  hiss *= voiced_rms * 10 ** (-rng.uniform(12, 20) / 20) / np.std(hiss)
-  speech = np.zeros(n)
-  speech[edge:edge + span] = voiced + hiss * fricative_env
-  speech *= 10 ** (rng.uniform(-5.5, -3.5) / 20) / np.max(np.abs(speech))
-
-  # Room tone throughout; background noise faded in while the talker speaks,
-  # at a level that brings the spoken span to the target SNR.
-  room_power = 10 ** (_ROOM_DBFS / 10)
-  noise = np.sqrt(room_power) * _pink_noise(rng, n=n, sample_rate=sample_rate)
-  gate = np.zeros(n)
-  gate[edge:edge + span] = scipy.signal.windows.tukey(
-      span, alpha=min(0.1 * sample_rate / span, 1.0))
-  speech_power = np.mean(speech[edge:edge + span]**2)
-  noise_power = speech_power / 10 ** (rng.uniform(32, 38) / 10)
-  gated_power = max(noise_power - room_power, 0.0) / np.mean(gate[edge:edge + span]**2)
-  noise += np.sqrt(gated_power) * gate * _pink_noise(rng, n=n, sample_rate=sample_rate)
-  return np.clip(speech + noise, -1.0, 1.0).astype(np.float32)
+  return _render(rng, voice, sample_rate=sample_rate, n=n, edge=edge, f0_target=f0_target,
+                 vowel_index=vowel_index, formant_factor=1.0, voiced_env=voiced_env,
+                 fricative_env=fricative_env, pink_length=n)
 
 
 def _encode_pyav(samples: np.ndarray, *, sample_rate: int, fmt: str) -> bytes:
@@ -416,44 +430,8 @@ def _render_plan(rng: np.random.Generator, plan: list, *, span_s: float, voice: 
     if b > a:
       fricative_env[a:b] = gain * scipy.signal.windows.tukey(b - a, alpha=0.8)
 
-  declination = np.linspace(1.08, 0.92, span)
-  jitter = _smooth(rng.standard_normal(span), width=0.002 * sample_rate)
-  jitter *= voice.jitter_ratio / max(np.std(jitter), 1e-12)
-  f0_hz = _smooth(f0_target, width=0.08 * sample_rate) * declination * (1 + jitter)
-  phase = np.cumsum(f0_hz / sample_rate)
-  cycle = phase.astype(int)
-  shimmer = 1 + voice.shimmer_ratio * rng.standard_normal(cycle[-1] + 1)
-  source = (1 - 2 * (phase - cycle)) * shimmer[cycle]
-  source += voice.breathiness_ratio * rng.standard_normal(span)
-  source *= voiced_env
-
-  targets = _VOWEL_FORMANTS_HZ * voice.formant_scale
-  n_formants = int(np.sum(targets.max(axis=0) < 0.42 * sample_rate))
-  formants_hz = np.stack([
-      _smooth(targets[vowel_index, k] * formant_factor, width=0.04 * sample_rate)
-      for k in range(n_formants)], axis=1)
-  voiced = _formant_filter(source, formants_hz, sample_rate=sample_rate)
-  voiced = scipy.signal.sosfilt(
-      scipy.signal.butter(2, 70, 'highpass', fs=sample_rate, output='sos'), voiced)
-  voiced_rms = np.sqrt(np.mean(voiced[voiced_env > 0.3]**2))
-
-  cutoff_hz = min(rng.uniform(2500, 4500), 0.4 * sample_rate)
-  hiss = scipy.signal.sosfilt(
-      scipy.signal.butter(4, cutoff_hz, 'highpass', fs=sample_rate, output='sos'),
-      rng.standard_normal(span))
-  hiss *= voiced_rms * 10 ** (-rng.uniform(12, 20) / 20) / np.std(hiss)
-  speech = np.zeros(n)
-  speech[edge:edge + span] = voiced + hiss * fricative_env
-  speech *= 10 ** (rng.uniform(-5.5, -3.5) / 20) / np.max(np.abs(speech))
-
-  room_power = 10 ** (_ROOM_DBFS / 10)
-  fast_n = scipy.fft.next_fast_len(n, real=True)  # pocketfft is slow on prime lengths
-  noise = np.sqrt(room_power) * _pink_noise(rng, n=fast_n, sample_rate=sample_rate)[:n]
-  gate = np.zeros(n)
-  gate[edge:edge + span] = scipy.signal.windows.tukey(
-      span, alpha=min(0.1 * sample_rate / span, 1.0))
-  speech_power = np.mean(speech[edge:edge + span]**2)
-  noise_power = speech_power / 10 ** (rng.uniform(32, 38) / 10)
-  gated_power = max(noise_power - room_power, 0.0) / np.mean(gate[edge:edge + span]**2)
-  noise += np.sqrt(gated_power) * gate * _pink_noise(rng, n=fast_n, sample_rate=sample_rate)[:n]
-  return np.clip(speech + noise, -1.0, 1.0).astype(np.float32)
+  # pocketfft is slow on prime lengths: the noise is drawn at a fast length and cut.
+  return _render(rng, voice, sample_rate=sample_rate, n=n, edge=edge, f0_target=f0_target,
+                 vowel_index=vowel_index, formant_factor=formant_factor, voiced_env=voiced_env,
+                 fricative_env=fricative_env,
+                 pink_length=scipy.fft.next_fast_len(n, real=True))
