@@ -59,7 +59,6 @@ import argparse
 import collections
 import dataclasses
 import glob
-import io
 import json
 import multiprocessing
 import os
@@ -67,11 +66,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from fractions import Fraction
 from typing import NamedTuple
 
 import apache_beam as beam
-import av
 import numpy as np
 import scipy.fft
 import scipy.signal
@@ -90,8 +87,9 @@ from schemas.records import Clip, Reject
 from transforms.decode import decode_bytes
 from transforms.fingerprint import (
   aligned_blocks,
-  fingerprint,
+  fingerprint_with_levels,
   is_low_information,
+  loud_ber,
   lsh_key_arrays,
   match,
 )
@@ -106,10 +104,9 @@ RATE_HZ = 16000  # synthesis and the pipeline's standard rate
 NATIVE_RATES_HZ = (16000, 44100, 48000)
 NATIVE_FORMATS = ('wav_pcm16', 'flac', 'webm_opus', 'm4a_aac', 'mp3')
 OTHER_RATES_HZ = (11025, 12000, 22050, 24000, 32000, 44100, 48000)
-# name -> (container, encoder, bit rate in bit/s, sample rate the encoder needs)
-CODECS = {'mp3_64k': ('mp3', 'libmp3lame', 64_000, None),
-          'webm_opus_24k': ('webm', 'libopus', 24_000, 48_000),
-          'm4a_aac_64k': ('ipod', 'aac', 64_000, None)}
+# name -> (sample_audio format, bit rate in bit/s)
+CODECS = {'mp3_64k': ('mp3', 64_000), 'webm_opus_24k': ('webm_opus', 24_000),
+          'm4a_aac_64k': ('m4a_aac', 64_000)}
 TRANSFORMS = ('mp3_64k', 'webm_opus_24k', 'm4a_aac_64k', 'resample_8k', 'resample_other',
               'gain', 'pad_silence', 'pad_room_noise', 'trim', 'white_noise_20db',
               'babble_noise_20db', 'stereo')
@@ -139,6 +136,7 @@ class EvalClip(NamedTuple):
   duration_s: float
   detail: str
   fingerprint: np.ndarray
+  levels: np.ndarray  # uint8 per word (fingerprint_with_levels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,20 +169,36 @@ _VOCABULARY = tuple(sorted({w.strip('.,').lower() for s in SENTENCES for w in s.
 
 
 def _espeak_take(words: tuple[int, ...], speaker: _Speaker, take_seed: int) -> np.ndarray:
-  """eSpeak NG reading the words at the speaker's pitch and pace; takes after
-  the first (``take_seed % 2``) change the pace by 4-10 % and the pitch by 3-8
-  units, the only way eSpeak NG reads a sentence differently."""
+  """eSpeak NG reading the words at the speaker's pitch and pace.
+
+  eSpeak NG reads a text the same way every time, sample for sample, which no
+  person does. Takes after the first (``take_seed % 2``) are performed
+  differently, as a person's second reading is: the pace changes by 4-10 % and
+  the pitch by 3-8 units overall, and word by word (SSML prosody) each word is
+  5-15 % faster or slower and up to 8 % higher or lower, with a 40-160 ms pause
+  before a quarter of them.
+  """
   if not _ENGINE:
     _ENGINE.append(Espeak())
   engine = _ENGINE[0]
   rng = np.random.default_rng([take_seed, 4])
   pitch, pace = speaker.pitch, speaker.words_per_minute
-  if take_seed % 2:
+  text = [_VOCABULARY[w % len(_VOCABULARY)] for w in words]
+  ssml = bool(take_seed % 2)
+  if ssml:
     pace = round(pace * (1 + rng.choice([-1, 1]) * rng.uniform(0.04, 0.10)))
     pitch = int(np.clip(pitch + rng.choice([-1, 1]) * rng.integers(3, 9), 0, 99))
-  text = ' '.join(_VOCABULARY[w % len(_VOCABULARY)] for w in words)
-  x = soxr.resample(engine.say(text, voice=speaker.voice, pitch=pitch,
-                               words_per_minute=pace), engine.sample_rate, RATE_HZ)
+    parts = []
+    for i, word in enumerate(text):
+      if i and rng.random() < 0.25:
+        parts.append(f'<break time="{int(rng.integers(40, 161))}ms"/>')
+      rate = 100 + rng.choice([-1, 1]) * int(rng.integers(5, 16))
+      parts.append(f'<prosody rate="{rate}%" pitch="{int(rng.integers(-8, 9)):+d}%">'
+                   f'{word}</prosody>')
+    text = ['<speak>', *parts, '</speak>']
+  x = soxr.resample(engine.say(' '.join(text), voice=speaker.voice, pitch=pitch,
+                               words_per_minute=pace, ssml=ssml),
+                    engine.sample_rate, RATE_HZ)
   x *= 10 ** (rng.uniform(-5.5, -3.5) / 20) / max(np.max(np.abs(x)), 1e-9)
   edge = np.zeros(int(0.3 * RATE_HZ))
   x = np.concatenate([edge, x, edge])
@@ -232,39 +246,18 @@ def _babble_track(args: tuple[int, int, str]) -> np.ndarray:
 
 def encode(samples: np.ndarray, *, sample_rate: int, codec: str) -> bytes:
   """Encodes float audio (n,) or (n, channels) with a bit rate from :data:`CODECS`."""
-  container_name, encoder, bit_rate, needed_rate = CODECS[codec]
-  samples = np.clip(samples.reshape(len(samples), -1), -1, 1)
-  if needed_rate is not None and sample_rate != needed_rate:
-    samples = soxr.resample(samples, sample_rate, needed_rate).reshape(-1, samples.shape[1])
-    sample_rate = needed_rate
-  layout = {1: 'mono', 2: 'stereo'}[samples.shape[1]]
-  buf = io.BytesIO()
-  with av.open(buf, mode='w', format=container_name) as container:
-    stream = container.add_stream(encoder, rate=sample_rate, layout=layout)
-    stream.bit_rate = bit_rate
-    context = stream.codec_context
-    context.time_base = Fraction(1, sample_rate)
-    context.open()
-    frame_size = context.frame_size or 1152
-    planar = np.ascontiguousarray(samples.T, dtype=np.float32)
-    for start in range(0, planar.shape[1], frame_size):
-      frame = av.AudioFrame.from_ndarray(planar[:, start:start + frame_size], format='fltp',
-                                         layout=layout)
-      frame.sample_rate, frame.pts = sample_rate, start
-      frame.time_base = Fraction(1, sample_rate)
-      container.mux(stream.encode(frame))
-    container.mux(stream.encode(None))
-  return buf.getvalue()
+  fmt, bit_rate = CODECS[codec]
+  return encode_audio(samples, sample_rate=sample_rate, fmt=fmt, bit_rate=bit_rate)
 
 
-def _pipeline_view(data: bytes) -> tuple[np.ndarray, float]:
+def _pipeline_view(data: bytes) -> tuple[np.ndarray, np.ndarray, float]:
   """What the pipeline's measure stage sees: decoded, standardized, trimmed
-  int16 at 16 kHz; returns its fingerprint and duration."""
+  int16 at 16 kHz; returns its fingerprint, levels and duration."""
   decoded = decode_bytes(data, config=_DECODE)
   pcm = standardize(decoded.samples, sample_rate=decoded.sample_rate, target_rate=RATE_HZ)
   span = sound_span(pcm, sample_rate=RATE_HZ, config=_TRIM)
   pcm = pcm[span[0]:span[1]] if span else pcm[:0]
-  return fingerprint(pcm, sample_rate=RATE_HZ), pcm.shape[0] / RATE_HZ
+  return (*fingerprint_with_levels(pcm, sample_rate=RATE_HZ), pcm.shape[0] / RATE_HZ)
 
 
 class _Audio(NamedTuple):
@@ -363,11 +356,11 @@ def _original_group(args: tuple[int, int, int]) -> list[EvalClip]:
   contributor = f'spk{speaker_index:03d}'
 
   def clip(upload_id, recording, kind, contributor_id, data, detail, *, first=False):
-    fp, duration_s = _pipeline_view(data)
+    fp, levels, duration_s = _pipeline_view(data)
     minute = index if first else 100_000 + int(rng.integers(100_000))
     uploaded_at = (np.datetime64('2026-01-01T00:00') + np.timedelta64(minute, 'm'))
     return EvalClip(upload_id, recording, kind, oid, contributor_id, f'{uploaded_at}:00Z',
-                    duration_s, detail, fp)
+                    duration_s, detail, fp, levels)
 
   def native(x: np.ndarray) -> tuple[bytes, str]:
     rate = int(rng.choice(NATIVE_RATES_HZ))
@@ -395,12 +388,15 @@ def _original_group(args: tuple[int, int, int]) -> list[EvalClip]:
     clips.append(clip(f'{oid}-combination{k}', oid, 'combination', copier(), copy, note))
 
   other_index = (speaker_index + 1 + int(rng.integers(n_speakers - 1))) % n_speakers
-  shared = words[:len(words) // 2 + 1] + sentence_words(
-      int(rng.integers(2**31)), min_words=len(words), max_words=len(words))[len(words) // 2 + 1:]
+  half = (len(words) + 1) // 2 if len(words) > 2 else 1  # always fewer than all
+  shared = words
+  while shared == words:  # the rest of the prompt is other words
+    shared = words[:half] + sentence_words(
+        int(rng.integers(2**31)), min_words=len(words), max_words=len(words))[half:]
   negatives = [
       ('second_take', words, speaker, contributor, 1),
       ('other_speaker', words, speakers[other_index], f'spk{other_index:03d}', 0),
-      ('shared_words', shared, speaker, contributor, 0)]
+      ('shared_words', shared, speaker, contributor, 1)]  # another session: another reading
   for kind, prompt, talker, owner, parity in negatives:
     data, note = native(_record(prompt, talker, 2 * int(rng.integers(2**30)) + parity))
     clips.append(clip(f'{oid}-{kind}', f'{oid}-{kind}', kind, owner, data, note))
@@ -460,20 +456,24 @@ def _candidate_score(a: EvalClip, b: EvalClip, keys: dict) -> int:
 
 
 def pair_metrics(clips: Sequence[EvalClip], *, config: NearDedupConfig) -> dict[str, dict]:
-  """Per kind of pair: how many, how many detected (candidate and match), the
-  BERs and candidate scores."""
+  """Per kind of pair: how many, how many detected (candidate, and a match by
+  both scores), the BERs, loud-word BERs and candidate scores."""
   keys = {c.upload_id: lsh_key_arrays(c.fingerprint) for c in clips}
   out = collections.defaultdict(
-      lambda: {'pairs': 0, 'detected': 0, 'ber': [], 'score': [], 'ids': [], 'hits': []})
+      lambda: {'pairs': 0, 'detected': 0, 'ber': [], 'loud_ber': [], 'score': [], 'ids': [],
+               'hits': []})
   for kind, a, b in _pairs(clips):
     comparable = not (is_low_information(a.fingerprint) or is_low_information(b.fingerprint))
     score = _candidate_score(a, b, keys) if comparable else 0
-    ber, _ = match(a.fingerprint, b.fingerprint)
+    ber, offset = match(a.fingerprint, b.fingerprint)
+    loud = loud_ber(a.fingerprint, b.fingerprint, a.levels, b.levels, offset_frames=offset)
     row = out[kind]
     row['pairs'] += 1
-    hit = score >= config.min_aligned_blocks and ber <= config.max_ber
+    hit = (score >= config.min_aligned_blocks and ber <= config.max_ber
+           and (loud is None or loud <= config.max_loud_ber))
     row['detected'] += int(hit)
     row['ber'].append(ber)
+    row['loud_ber'].append(1.0 if loud is None else loud)
     row['score'].append(score)
     row['ids'].append((a.upload_id, b.upload_id, b.detail, round(b.duration_s, 2)))
     row['hits'].append(hit)
@@ -491,14 +491,16 @@ class _ReplicaClipsFn(beam.DoFn):
   """Replica number -> the evaluation set as pipeline clips, every fingerprint
   rotated by the replica number and every id suffixed with it."""
   def __init__(self, clips: Sequence[EvalClip]):
-    self._clips = [(c.upload_id, c.contributor_id, c.uploaded_at, c.fingerprint) for c in clips]
+    self._clips = [(c.upload_id, c.contributor_id, c.uploaded_at, c.fingerprint, c.levels)
+                   for c in clips]
 
   def process(self, replica: int) -> Iterator[Clip]:
     suffix = f'~{replica}' if replica else ''
-    for upload_id, contributor_id, uploaded_at, words in self._clips:
+    for upload_id, contributor_id, uploaded_at, words, levels in self._clips:
       yield Clip(source_uri=f'bench://{upload_id}{suffix}', upload_id=upload_id + suffix,
                  contributor_id=contributor_id + suffix, uploaded_at=uploaded_at,
-                 clip_id=upload_id + suffix, fingerprint=_rotate(words, replica))
+                 clip_id=upload_id + suffix, fingerprint=_rotate(words, replica),
+                 fingerprint_levels=levels)
 
 
 def _reject_json(reject: Reject) -> str:
@@ -536,7 +538,8 @@ def run_dedup(clips: Sequence[EvalClip], *, config: NearDedupConfig, replicas: i
             {'clip_id': c.upload_id, 'upload_id': c.upload_id,
              'contributor_id': c.contributor_id, 'uploaded_at': c.uploaded_at,
              'duration_s': c.duration_s, 'fingerprint': c.fingerprint.astype('<u4').tobytes(),
-             'build_id': 'earlier', 'pipeline_version': 'bench'} for c in reference])
+             'fingerprint_levels': c.levels.tobytes(), 'build_id': 'earlier',
+             'pipeline_version': 'bench'} for c in reference])
       result = inputs | 'Dedup' >> DeduplicateNear(config=config, reference=rows)
       _ = (result.clips | 'KeptIds' >> beam.Map(lambda clip: clip.upload_id)
            | 'WriteKept' >> beam.io.WriteToText(os.path.join(out, 'kept')))
@@ -566,6 +569,21 @@ def set_metrics(clips: Sequence[EvalClip], run: dict) -> dict[str, dict]:
   return dict(out)
 
 
+def wrong_rejects(clips: Sequence[EvalClip], run: dict) -> list[dict]:
+  """The rejects of a run that are not a copy named as a duplicate of a clip
+  of its own recording."""
+  by_id = {c.upload_id: c for c in clips}
+  wrong = []
+  for r in run['rejects']:
+    clip, kept = by_id[r['upload_id']], by_id.get(r['duplicate_of'])
+    if not (r['reason'] == 'near_duplicate' and kept is not None
+            and kept.recording == clip.recording):
+      wrong.append({'upload_id': clip.upload_id, 'kind': clip.kind,
+                    'duplicate_of': r['duplicate_of'],
+                    'kept_kind': kept.kind if kept else None, 'detail': r['detail']})
+  return wrong
+
+
 def _quantiles(values: Sequence[float]) -> dict[str, float]:
   v = np.asarray(values, dtype=np.float64)
   return {'min': float(v.min()), 'p50': float(np.median(v)), 'p95': float(np.quantile(v, 0.95)),
@@ -589,15 +607,20 @@ def summarize(clips: Sequence[EvalClip], pairs: dict, sets: dict, history: dict 
         'pairs': pair['pairs'], 'recall': pair['detected'] / pair['pairs'],
         'set_recall': made['correct'] / made['clips'],
         'set_precision': made['correct'] / made['rejected'] if made['rejected'] else 1.0,
-        'ber': _quantiles(pair['ber']), 'score_min': int(min(pair['score'])),
+        'ber': _quantiles(pair['ber']), 'loud_ber': _quantiles(pair['loud_ber']),
+        'score_min': int(min(pair['score'])),
         'history_recall': (history[kind]['correct'] / history[kind]['clips']
                            if history else None)}
   by_size = collections.defaultdict(list)
   originals = {c.upload_id: c for c in clips if c.kind == 'original'}
   for c in clips:
     if c.kind == 'combination':
-      ber, _ = match(originals[c.original].fingerprint, c.fingerprint)
-      by_size[sizes[c.upload_id]].append(ber <= config.max_ber)
+      original = originals[c.original]
+      ber, offset = match(original.fingerprint, c.fingerprint)
+      loud = loud_ber(original.fingerprint, c.fingerprint, original.levels, c.levels,
+                      offset_frames=offset)
+      by_size[sizes[c.upload_id]].append(
+          ber <= config.max_ber and (loud is None or loud <= config.max_loud_ber))
   for size, hits in sorted(by_size.items()):
     rows[f'combination of {size}'] = {'pairs': len(hits), 'match_rate': float(np.mean(hits))}
   negatives = {}
@@ -608,7 +631,7 @@ def summarize(clips: Sequence[EvalClip], pairs: dict, sets: dict, history: dict 
         'pairs': pair['pairs'], 'false_positives': pair['detected'],
         'fpr': pair['detected'] / pair['pairs'], 'candidates': int(np.sum(
             np.asarray(pair['score']) >= config.min_aligned_blocks)),
-        'ber': _quantiles(pair['ber']),
+        'ber': _quantiles(pair['ber']), 'loud_ber': _quantiles(pair['loud_ber']),
         'set_false_rejects': made['rejected'] if kind != 'same_speaker_other_prompt'
         else sets['original']['rejected'],
         'set_clips': made['clips'] if kind != 'same_speaker_other_prompt'
@@ -617,13 +640,16 @@ def summarize(clips: Sequence[EvalClip], pairs: dict, sets: dict, history: dict 
 
 
 def format_table(summary: dict, timing: list[dict]) -> str:
-  """The printed results. recall: pairs the stage finds (candidate and BER at
-  most max_ber); set rec / set prec: from the Beam run over the whole set;
+  """The printed results. recall: pairs the stage finds (candidate, BER at
+  most max_ber and loud BER at most max_loud_ber); set rec / set prec: from the
+  Beam run over the whole set; loud max: the highest loud-word BER of a copy;
   score min: the lowest candidate score (aligned blocks) of a copy; history:
   set recall when the originals come as published reference rows; FP / FPR:
-  hard-negative pairs found; cands: those that became candidates."""
+  hard-negative pairs found; cands: those that became candidates; loud min:
+  the lowest loud-word BER of a hard negative."""
   lines = [f'{"transform":22s} {"pairs":>6s} {"recall":>7s} {"set rec":>7s} {"set prec":>8s} '
-           f'{"BER p50":>7s} {"p95":>6s} {"max":>6s} {"score min":>9s} {"history":>7s}']
+           f'{"BER p50":>7s} {"p95":>6s} {"max":>6s} {"loud max":>8s} {"score min":>9s} '
+           f'{"history":>7s}']
   for kind, row in summary['transforms'].items():
     if 'recall' not in row:
       lines.append(f'  {kind:20s} {row["pairs"]:6d} {row["match_rate"]:7.3f}  (BER <= threshold)')
@@ -632,13 +658,15 @@ def format_table(summary: dict, timing: list[dict]) -> str:
     history = f'{row["history_recall"]:7.3f}' if row['history_recall'] is not None else '      -'
     lines.append(f'{kind:22s} {row["pairs"]:6d} {row["recall"]:7.3f} {row["set_recall"]:7.3f} '
                  f'{row["set_precision"]:8.3f} {ber["p50"]:7.3f} {ber["p95"]:6.3f} '
-                 f'{ber["max"]:6.3f} {row["score_min"]:9d} {history}')
+                 f'{ber["max"]:6.3f} {row["loud_ber"]["max"]:8.3f} {row["score_min"]:9d} '
+                 f'{history}')
   lines += ['', f'{"hard negative":26s} {"pairs":>6s} {"FP":>4s} {"FPR":>7s} {"cands":>6s} '
-            f'{"BER min":>7s} {"p50":>6s} {"set false rejects":>18s}']
+            f'{"BER min":>7s} {"p50":>6s} {"loud min":>8s} {"set false rejects":>18s}']
   for kind, row in summary['hard_negatives'].items():
     lines.append(f'{kind:26s} {row["pairs"]:6d} {row["false_positives"]:4d} {row["fpr"]:7.4f} '
                  f'{row["candidates"]:6d} {row["ber"]["min"]:7.3f} {row["ber"]["p50"]:6.3f} '
-                 f'{row["set_false_rejects"]:8d} of {row["set_clips"]:<6d}')
+                 f'{row["loud_ber"]["min"]:8.3f} {row["set_false_rejects"]:8d} '
+                 f'of {row["set_clips"]:<6d}')
   if timing:
     base = timing[0]
     lines += ['', f'{"scale":>5s} {"clips":>7s} {"dedup s":>8s} {"baseline s":>10s} '
@@ -701,6 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       run = run_dedup(clips, config=config, replicas=scale, workdir=workdir)
       if scale == 1:  # the 1x run is also the set-level evaluation
         sets, set_counters = set_metrics(clips, run), run['counters']
+        wrong = wrong_rejects(clips, run)
       baseline = run_dedup(clips, config=config, replicas=scale, dedup=False, workdir=workdir)
       timing.append({'scale': scale, 'clips': scale * len(clips), 'seconds': run['seconds'],
                      'baseline_seconds': baseline['seconds'],
@@ -710,26 +739,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sets is None:
       run = run_dedup(clips, config=config, workdir=workdir)
       sets, set_counters = set_metrics(clips, run), run['counters']
+      wrong = wrong_rejects(clips, run)
   summary = summarize(clips, pairs, sets, history, config=config)
   print(format_table(summary, timing))
-  misses = [{'kind': kind, 'pair': ids, 'ber': ber, 'score': score}
+  misses = [{'kind': kind, 'pair': ids, 'ber': ber, 'loud_ber': loud, 'score': score}
             for kind in (*TRANSFORMS, 'combination') if kind in pairs
-            for ids, ber, score, hit in zip(pairs[kind]['ids'], pairs[kind]['ber'],
-                                            pairs[kind]['score'], pairs[kind]['hits'],
-                                            strict=True) if not hit]
-  closest = [{'kind': kind, 'pair': ids, 'ber': ber, 'score': score}
+            for ids, ber, loud, score, hit in zip(
+                pairs[kind]['ids'], pairs[kind]['ber'], pairs[kind]['loud_ber'],
+                pairs[kind]['score'], pairs[kind]['hits'], strict=True) if not hit]
+  closest = [{'kind': kind, 'pair': ids, 'loud_ber': loud, 'ber': ber, 'score': score}
              for kind in NEGATIVE_KINDS
-             for ber, score, ids in sorted(zip(pairs[kind]['ber'], pairs[kind]['score'],
-                                               pairs[kind]['ids'], strict=True))[:3]]
+             for loud, ber, score, ids in sorted(zip(
+                 pairs[kind]['loud_ber'], pairs[kind]['ber'], pairs[kind]['score'],
+                 pairs[kind]['ids'], strict=True))[:3]]
   for miss in misses:
     print(f'  missed {miss["kind"]}: {miss["pair"]} ber={miss["ber"]:.3f} '
-          f'score={miss["score"]}')
+          f'loud_ber={miss["loud_ber"]:.3f} score={miss["score"]}')
+  for w in wrong:
+    print(f'  wrong reject: {w["upload_id"]} ({w["kind"]}) as a copy of {w["duplicate_of"]} '
+          f'({w["kept_kind"]}): {w["detail"]}')
+  for near in closest:
+    print(f'  closest {near["kind"]}: {near["pair"]} loud_ber={near["loud_ber"]:.3f} '
+          f'ber={near["ber"]:.3f} score={near["score"]}')
   results = {'originals': args.originals, 'seed': args.seed, 'speech': args.speech,
              'clips': len(clips),
              'left_out_too_short': too_short,
              'build_seconds': build_s, 'config': dataclasses.asdict(config), **summary,
              'timing': timing, 'set_counters': set_counters, 'misses': misses,
-             'closest_negatives': closest}
+             'closest_negatives': closest, 'wrong_rejects': wrong}
   if args.out:
     with open(args.out, 'w', encoding='utf-8') as f:
       json.dump(results, f, indent=2)

@@ -42,6 +42,7 @@ _SOUNDFILE_FORMATS = {  # fmt -> (libsndfile major format, subtype)
 # fmt -> (container, encoder, bit rate in bit/s, required sample rate or None).
 _PYAV_FORMATS = {'webm_opus': ('webm', 'libopus', 32_000, 48_000),
                  'm4a_aac': ('ipod', 'aac', 96_000, None)}
+_PYAV_MP3 = ('mp3', 'libmp3lame', 128_000, None)  # mp3 at a chosen bit rate
 _OPUS_RATES_HZ = (8000, 12000, 16000, 24000, 48000)
 
 # Adult male vowel formants F1-F4 in Hz (Peterson & Barney style averages).
@@ -254,9 +255,12 @@ def synth_speech(rng: np.random.Generator, *, sample_rate: int, duration_s: floa
                  fricative_env=fricative_env, pink_length=n)
 
 
-def _encode_pyav(samples: np.ndarray, *, sample_rate: int, fmt: str) -> bytes:
+def _encode_pyav(samples: np.ndarray, *, sample_rate: int, fmt: str,
+                 bit_rate: int | None = None) -> bytes:
   """Encodes 2-D (n, channels) float samples with PyAV into a complete file."""
-  container_name, codec_name, bit_rate, required_rate = _PYAV_FORMATS[fmt]
+  container_name, codec_name, default_bit_rate, required_rate = (
+      _PYAV_MP3 if fmt == 'mp3' else _PYAV_FORMATS[fmt])
+  bit_rate = bit_rate or default_bit_rate
   if required_rate is not None and sample_rate != required_rate:
     samples = soxr.resample(samples, sample_rate, required_rate)
     samples = samples.reshape(len(samples), -1)  # soxr drops a 1-column axis
@@ -291,7 +295,8 @@ def _encode_pyav(samples: np.ndarray, *, sample_rate: int, fmt: str) -> bytes:
   return buf.getvalue()
 
 
-def encode_audio(samples: np.ndarray, *, sample_rate: int, fmt: str) -> bytes:
+def encode_audio(samples: np.ndarray, *, sample_rate: int, fmt: str,
+                 bit_rate: int | None = None) -> bytes:
   """Encodes float audio into the bytes of a complete file.
 
   Args:
@@ -300,6 +305,9 @@ def encode_audio(samples: np.ndarray, *, sample_rate: int, fmt: str) -> bytes:
     sample_rate: sample rate of ``samples`` in Hz. ``webm_opus`` is resampled
       to 48 kHz; ``ogg_opus`` needs 8, 12, 16, 24 or 48 kHz.
     fmt: one of :data:`FORMATS`; :data:`EXTENSIONS` gives its file extension.
+    bit_rate: for ``webm_opus``, ``m4a_aac`` and ``mp3``, the encoder's bit rate
+      in bit/s instead of the format's default (mp3 is then encoded by LAME
+      through PyAV; without it, by libsndfile).
 
   Raises:
     ValueError: for an unknown ``fmt``, bad sample shape, or a rate the
@@ -316,9 +324,11 @@ def encode_audio(samples: np.ndarray, *, sample_rate: int, fmt: str) -> bytes:
   if fmt == 'ogg_opus' and sample_rate not in _OPUS_RATES_HZ:
     raise ValueError(f'ogg_opus cannot carry sample_rate={sample_rate} Hz; '
                      f'use one of {_OPUS_RATES_HZ}')
-  if fmt in _PYAV_FORMATS:
+  if bit_rate is not None and fmt not in (*_PYAV_FORMATS, 'mp3'):
+    raise ValueError(f'bit_rate applies to webm_opus, m4a_aac and mp3, not {fmt!r}')
+  if fmt in _PYAV_FORMATS or bit_rate is not None:
     return _encode_pyav(samples.reshape(len(samples), -1), sample_rate=sample_rate,
-                        fmt=fmt)
+                        fmt=fmt, bit_rate=bit_rate)
   major, subtype = _SOUNDFILE_FORMATS[fmt]
   channels = 1 if samples.ndim == 1 else samples.shape[1]
   if fmt == 'mp3' and channels > 2:

@@ -35,6 +35,7 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
 _ESPEAK_RATE = 1
 _ESPEAK_PITCH = 3
+_ESPEAK_SSML = 0x10
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
                              ctypes.c_void_p)
 
@@ -59,8 +60,12 @@ class Espeak:
     return 0
 
   def say(self, text: str, *, voice: str = 'en-us', words_per_minute: int = 165,
-          pitch: int = 50) -> np.ndarray:
-    """Float32 speech at :attr:`sample_rate` (22050 Hz)."""
+          pitch: int = 50, ssml: bool = False) -> np.ndarray:
+    """Float32 speech at :attr:`sample_rate` (22050 Hz).
+
+    With ``ssml``, ``text`` is SSML: ``<prosody rate="90%" pitch="+5%">`` and
+    ``<break time="80ms"/>`` vary a reading word by word.
+    """
     if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
       raise ValueError(f'voice={voice!r} is not an eSpeak NG voice')
     self._lib.espeak_SetParameter(_ESPEAK_RATE, words_per_minute, 0)
@@ -68,7 +73,8 @@ class Espeak:
     self._chunks = []
     data = text.encode('utf-8')
     status = self._lib.espeak_Synth(ctypes.c_char_p(data), ctypes.c_size_t(len(data) + 1), 0,
-                                    _POS_CHARACTER, 0, 0, None, None)
+                                    _POS_CHARACTER, 0, _ESPEAK_SSML if ssml else 0, None,
+                                    None)
     self._lib.espeak_Synchronize()
     if status != 0 or not self._chunks:
       raise RuntimeError(f'eSpeak NG could not say {text[:40]!r} (status {status})')

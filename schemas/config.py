@@ -127,6 +127,8 @@ class NearDedupConfig:
     enabled: false passes every clip through unchecked.
     max_ber: fingerprint bit error rate at or below which two clips are the
       same recording (transforms/fingerprint.py, MAX_BER, says why 0.32).
+    max_loud_ber: and the bit error rate over the loud words of both clips at
+      or below which they are (MAX_LOUD_BER says why 0.24).
     max_bucket_size: LSH buckets holding more clips are skipped and counted,
       never compared pairwise.
     min_aligned_blocks: clips are compared only when the LSH keys they share
@@ -137,12 +139,15 @@ class NearDedupConfig:
   """
   enabled: bool = True
   max_ber: float = 0.32
+  max_loud_ber: float = 0.24
   max_bucket_size: int = 200
   min_aligned_blocks: int = 3
   lsh_partitions: int = 16
 
   def validate(self, prefix: str) -> None:
     _check(0 < self.max_ber < 0.5, f'{prefix}.max_ber', self.max_ber,
+           'must be between 0 and 0.5 (0.5 is the bit error rate of unrelated audio)')
+    _check(0 < self.max_loud_ber < 0.5, f'{prefix}.max_loud_ber', self.max_loud_ber,
            'must be between 0 and 0.5 (0.5 is the bit error rate of unrelated audio)')
     _check(self.max_bucket_size >= 2, f'{prefix}.max_bucket_size', self.max_bucket_size,
            'must be at least 2')

@@ -91,6 +91,7 @@ class Clip:
   clip_id: str | None = None
   flac: bytes | None = None
   fingerprint: np.ndarray | None = None
+  fingerprint_levels: np.ndarray | None = None
   split: str | None = None
 
   def replace(self, **changes: Any) -> Clip:

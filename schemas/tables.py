@@ -14,6 +14,7 @@ import datetime
 import json
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from schemas.records import METRIC_FIELDS, Clip, Reject
@@ -79,6 +80,7 @@ FINGERPRINT_SCHEMA = pa.schema([
     pa.field('uploaded_at', _TIMESTAMP),
     pa.field('duration_s', pa.float64()),
     pa.field('fingerprint', pa.binary(), nullable=False),  # uint32 little-endian frames
+    pa.field('fingerprint_levels', pa.binary()),  # uint8 dB + 120 per frame
     *_BUILD_FIELDS,
 ])
 """``OUT/builds/ID/fingerprints/part-*.parquet``: one row per accepted clip."""
@@ -171,6 +173,8 @@ def fingerprint_row(clip: Clip, *, build_id: str, pipeline_version: str) -> dict
       'uploaded_at': _timestamp(clip.uploaded_at),
       'duration_s': clip.metrics.get('duration_s'),
       'fingerprint': clip.fingerprint.astype('<u4').tobytes(),
+      'fingerprint_levels': (None if clip.fingerprint_levels is None
+                             else clip.fingerprint_levels.astype(np.uint8).tobytes()),
       'build_id': build_id,
       'pipeline_version': pipeline_version,
   }

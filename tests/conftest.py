@@ -7,11 +7,13 @@ import os
 
 import numpy as np
 import pytest
+import soxr
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines.runner import LOCAL_RUNNER
 from pipelines.sample_audio import encode_audio, random_voice, synth_speech
+from pipelines.tts import Espeak
 from schemas.records import Clip
 
 
@@ -54,3 +56,24 @@ def clip_of(samples: np.ndarray | None = None, **fields) -> Clip:
   fields.setdefault('upload_id', 'u')
   fields.setdefault('contributor_id', 'c')
   return Clip(samples=samples, **fields)
+
+
+@pytest.fixture(scope='session')
+def espeak_takes() -> dict[str, np.ndarray]:
+  """eSpeak NG reading a prompt; reading it again a little faster and lower (a
+  second take as alike as eSpeak NG makes them); and the first with babble of
+  three other voices at 20 dB SNR."""
+  engine = Espeak()
+  text = 'Please call Stella and ask her'
+
+  def say(words: str, **voice) -> np.ndarray:
+    return soxr.resample(engine.say(words, **voice), engine.sample_rate, 16000)
+
+  first = say(text, voice='en-us')
+  babble = sum(np.resize(say(words, voice=voice), len(first))
+               for words, voice in [('Seven bright stars were shining above the hills', 'en-us+f2'),
+                                    ('A large market opens its doors every morning', 'en+m7'),
+                                    ('Four hours of steady work faced us before', 'en-us+f5')])
+  babble *= np.sqrt(np.mean(first ** 2) / np.mean(babble ** 2) / 100)
+  return {'first': first, 'again': say(text, voice='en-us', pitch=46, words_per_minute=170),
+          'noisy': first + babble}

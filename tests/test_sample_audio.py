@@ -93,3 +93,22 @@ def test_unknown_format_raises():
 def test_ogg_opus_rejects_unsupported_rate():
   with pytest.raises(ValueError, match='44100'):
     encode_audio(np.zeros(100, np.float32), sample_rate=44100, fmt='ogg_opus')
+
+
+@pytest.mark.parametrize('fmt, low, high', [('webm_opus', 24_000, 64_000),
+                                            ('m4a_aac', 64_000, 128_000),
+                                            ('mp3', 64_000, 192_000)])
+def test_bit_rate_sets_the_size(clip, fmt, low, high):
+  small = encode_audio(clip, sample_rate=_RATE_HZ, fmt=fmt, bit_rate=low)
+  large = encode_audio(clip, sample_rate=_RATE_HZ, fmt=fmt, bit_rate=high)
+  for data in (small, large):
+    frames, channels, rate = _decode(data, 'm4a_aac' if fmt == 'mp3' else fmt)
+    assert channels == 1 and abs(frames / rate - _DURATION_S) <= _TOLERANCE_S
+  # Bytes per second of audio follow the bit rate (containers add a little).
+  assert len(small) * 8 / _DURATION_S == pytest.approx(low, rel=0.35)
+  assert len(large) > 1.5 * len(small)
+
+
+def test_bit_rate_is_refused_for_lossless_formats():
+  with pytest.raises(ValueError, match='bit_rate'):
+    encode_audio(np.zeros(100, np.float32), sample_rate=16000, fmt='flac', bit_rate=64_000)

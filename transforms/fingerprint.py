@@ -53,7 +53,9 @@ __all__ = ['fingerprint', 'match', 'information', 'Information', 'is_low_informa
            'BAND_HIGH_HZ', 'MAX_BER', 'MIN_OVERLAP_FRAMES', 'MIN_OVERLAP_RATIO',
            'MIN_SELF_BER', 'LSH_WINDOWS', 'LSH_GAPS_FRAMES',
            'LSH_NEIGHBOUR_BITS', 'lsh_key_arrays', 'aligned_blocks', 'aligned_blocks_by_group',
-           'ALIGN_BLOCKS', 'ALIGN_TOLERANCE_FRAMES', 'MIN_ALIGNED_BLOCKS']
+           'ALIGN_BLOCKS', 'ALIGN_TOLERANCE_FRAMES', 'MIN_ALIGNED_BLOCKS',
+           'fingerprint_with_levels', 'loud_ber', 'MAX_LOUD_BER', 'LOUD_RANGE_DB',
+           'MIN_LOUD_WORDS']
 
 ANALYSIS_RATE_HZ = 8000
 FRAME_S = 0.128
@@ -73,6 +75,19 @@ candidate rule (:data:`MIN_ALIGNED_BLOCKS`: shared keys lined up along the
 clip), which those readings did not pass. Haitsma and Kalker use 0.35 for 3 s
 blocks of music."""
 
+MAX_LOUD_BER = 0.24
+"""Default second threshold (:func:`loud_ber`): a match also needs the BER over
+the loud words of both clips at or below this. In ``bench_dedup`` copies reach
+0.21 (eSpeak NG speech, babble at 20 dB SNR) and 0.26 (formant speech, white
+noise at 20 dB SNR, 1-2 s clips), other performances of the same words start at
+0.25 (eSpeak NG second takes) and 0.32 (formant speech)."""
+
+LOUD_RANGE_DB = 20
+"""Words this close to the clip's loudest word are loud (:func:`loud_ber`)."""
+
+MIN_LOUD_WORDS = 16
+"""Fewest loud words (0.26 s) a :func:`loud_ber` is computed over."""
+
 MIN_OVERLAP_FRAMES = 48
 """Fewest aligned words a BER is computed over (0.94 s of audio; a 1 s clip has
 51 words): shorter overlaps of unrelated speech reach low BERs by chance."""
@@ -86,20 +101,22 @@ MIN_SELF_BER = 0.25
 (silence, tones, hum) and its keys would gather unrelated clips into giant
 buckets. Speech measures 0.36-0.5, repeating signals 0-0.19."""
 
-LSH_WINDOWS = ((0, 24), (4, 28), (8, 32))
-"""Bit sampling (Indyk and Motwani 1998): each key holds 24 bits of one word, the
-band pairs below 1.9 kHz, from 400 Hz to 2.5 kHz, or above 540 Hz. White noise
+LSH_WINDOWS = ((0, 20), (6, 26), (12, 32))
+"""Bit sampling (Indyk and Motwani 1998): each key holds 20 bits of one word, the
+band pairs below 1.4 kHz, from 520 Hz to 2.4 kHz, or above 900 Hz. White noise
 flips mostly the upper bands and babble the lower ones, so one of the three
 usually survives where a random choice of bits would not."""
 
 LSH_GAPS_FRAMES = (4, 8, 12)
-LSH_NEIGHBOUR_BITS = 12
-"""Each key adds the middle 12 bits of the same window of the word 64, 128 or
+LSH_NEIGHBOUR_BITS = 8
+"""Each key adds the middle 8 bits of the same window of the word 64, 128 or
 192 ms later. A word on its own is often a common pattern (the harmonic comb of
 a voice, the spectral slope at an onset) that unrelated clips share; with part
-of a later word, unrelated clips share 7 times fewer keys (measured on the
-benchmark's speech), while copies keep about half of theirs, because words
-that keep their bits come in loud stretches."""
+of a later word they share far fewer keys, while copies keep enough of theirs,
+because words that keep their bits come in loud stretches. With 24 + 12 bits
+per key, 1-2 s copies under babble at 20 dB SNR shared too few aligned keys to
+become candidates (eSpeak NG speech: 82 % did); with 20 + 8 all of them do, for
+25 % more bucket entries (``bench_dedup``)."""
 
 ALIGN_BLOCKS = 32
 ALIGN_TOLERANCE_FRAMES = 1
@@ -111,6 +128,7 @@ under noise at 20 dB SNR (those that do not are 1-2 s long); 1 in 10^4
 unrelated pairs does, because chance collisions come in one short stretch."""
 
 _SILENT_WORD = 0  # all energy differences zero: digital silence
+_LEVEL_OFFSET_DB = 120.0
 _SELF_MIN_SHIFT = 8  # frames: 128 ms, one analysis window
 
 
@@ -151,6 +169,20 @@ def fingerprint(pcm16_or_float: np.ndarray, *, sample_rate: int) -> np.ndarray:
     >>> fp.dtype, fp.shape, int(fp.max())
     (dtype('uint32'), (51,), 0)
   """
+  return fingerprint_with_levels(pcm16_or_float, sample_rate=sample_rate)[0]
+
+
+def fingerprint_with_levels(pcm16_or_float: np.ndarray, *, sample_rate: int
+                            ) -> tuple[np.ndarray, np.ndarray]:
+  """:func:`fingerprint`, and the level of each word.
+
+  Returns:
+    ``(words, levels)``: the words of :func:`fingerprint`, and per word a
+    uint8 level: the energy in the 300-3400 Hz bands of the quieter of the two
+    frames its bits compare, in dB (1 dB steps, offset so that 0 is -120 dB
+    and a 1 kHz full-scale sine reads 170). :func:`loud_ber` compares the
+    words of the loud stretches only.
+  """
   samples = np.asarray(pcm16_or_float)
   if samples.ndim != 1:
     raise ValueError(f'samples must be mono, shape (n,), got {samples.shape}')
@@ -163,14 +195,18 @@ def fingerprint(pcm16_or_float: np.ndarray, *, sample_rate: int) -> np.ndarray:
     x = soxr.resample(x, sample_rate, ANALYSIS_RATE_HZ, quality='HQ')
   frames = 1 + (x.shape[0] - _FRAME) // _HOP if x.shape[0] >= _FRAME else 0
   if frames <= LAG_FRAMES:
-    return np.zeros(0, np.uint32)
+    return np.zeros(0, np.uint32), np.zeros(0, np.uint8)
   windows = np.lib.stride_tricks.sliding_window_view(x, _FRAME)[::_HOP][:frames]
   spectrum = scipy.fft.rfft(windows * _WINDOW, axis=1)[:, _BIN_LO:_BIN_HI]
   energy = (spectrum.real ** 2 + spectrum.imag ** 2) @ _BANDS_OF_BINS
   difference = energy[:, :-1] - energy[:, 1:]
   bits = (difference[LAG_FRAMES:] - difference[:-LAG_FRAMES]) > 0
   packed = np.packbits(bits, axis=1, bitorder='little')
-  return np.ascontiguousarray(packed).view('<u4')[:, 0].astype(np.uint32)
+  words = np.ascontiguousarray(packed).view('<u4')[:, 0].astype(np.uint32)
+  total_db = 10 * np.log10(energy.sum(axis=1, dtype=np.float64) + 1e-12)
+  quieter_db = np.minimum(total_db[LAG_FRAMES:], total_db[:-LAG_FRAMES])
+  levels = np.clip(np.rint(quieter_db + _LEVEL_OFFSET_DB), 0, 255).astype(np.uint8)
+  return words, levels
 
 
 def _signs(fp: np.ndarray) -> np.ndarray:
@@ -227,6 +263,37 @@ def _match_at(a: np.ndarray, b: np.ndarray, offsets: list[int], *, needed: int
       errors = int(np.bitwise_count(a[low:high] ^ b[low - offset:high - offset]).sum())
       best = min(best, (errors / (32 * (high - low)), offset))
   return best
+
+
+def loud_ber(a: np.ndarray, b: np.ndarray, levels_a: np.ndarray, levels_b: np.ndarray, *,
+             offset_frames: int) -> float | None:
+  """The bit error rate over the loud words of an alignment: the second score.
+
+  Words within :data:`LOUD_RANGE_DB` of their clip's loudest word, in both
+  clips, at ``offset_frames`` (as :func:`match` returns it). Noise added to a
+  copy flips the bits of quiet words (pauses, word endings) and hardly those of
+  loud ones, so copies at 20 dB SNR keep this under 0.22; another performance
+  of the same words (a second take, another speaker) differs in its loud words
+  too, from 0.25 up. ``None`` when levels are missing (fingerprints written
+  before levels were kept) or fewer than :data:`MIN_LOUD_WORDS` words are loud
+  in both: then only the BER decides.
+  """
+  if levels_a is None or levels_b is None or len(levels_a) != len(a) or len(levels_b) != len(b):
+    return None
+  low, high = max(0, offset_frames), min(len(a), len(b) + offset_frames)
+  if high - low <= 0:
+    return None
+  levels_a, levels_b = np.asarray(levels_a, np.int16), np.asarray(levels_b, np.int16)
+  loud = ((levels_a[low:high] >= levels_a.max() - LOUD_RANGE_DB)
+          & (levels_b[low - offset_frames:high - offset_frames]
+             >= levels_b.max() - LOUD_RANGE_DB))
+  count = int(loud.sum())
+  if count < MIN_LOUD_WORDS:
+    return None
+  words_a = np.asarray(a, np.uint32)[low:high]
+  words_b = np.asarray(b, np.uint32)[low - offset_frames:high - offset_frames]
+  errors = np.bitwise_count(words_a[loud] ^ words_b[loud])
+  return float(errors.sum() / (32 * count))
 
 
 class Information(NamedTuple):

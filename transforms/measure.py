@@ -20,7 +20,7 @@ from schemas.config import MeasureConfig
 from schemas.records import Clip
 from transforms import metrics
 from transforms.common import METRICS_NAMESPACE, StageFn, StageOutputs, apply_stage
-from transforms.fingerprint import fingerprint
+from transforms.fingerprint import fingerprint_with_levels
 
 __all__ = ['MeasureQuality', 'measure_clip', 'make_vad']
 
@@ -70,8 +70,9 @@ class _MeasureFn(StageFn):
     measured = measure_clip(clip.samples, sample_rate=clip.sample_rate,
                             transcript=clip.transcript, vad=self._vad, config=self._config)
     self._seconds.update(int(measured['duration_s'] * 1000))
-    return clip.replace(metrics={**clip.metrics, **measured},
-                        fingerprint=fingerprint(clip.samples, sample_rate=clip.sample_rate))
+    words, levels = fingerprint_with_levels(clip.samples, sample_rate=clip.sample_rate)
+    return clip.replace(metrics={**clip.metrics, **measured}, fingerprint=words,
+                        fingerprint_levels=levels)
 
 
 class MeasureQuality(beam.PTransform):

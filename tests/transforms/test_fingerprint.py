@@ -17,11 +17,15 @@ from tests.conftest import speech
 from transforms.fingerprint import (
   HOP_S,
   MAX_BER,
+  MAX_LOUD_BER,
+  MIN_LOUD_WORDS,
   MIN_OVERLAP_FRAMES,
   aligned_blocks,
   fingerprint,
+  fingerprint_with_levels,
   information,
   is_low_information,
+  loud_ber,
   lsh_key_arrays,
   lsh_keys,
   match,
@@ -126,6 +130,41 @@ def test_second_take_and_other_talker_do_not_match():
   someone_else = fp_of(synth_take(words, voice=other, take_seed=1, sample_rate=RATE_HZ))
   assert match(first, again)[0] > MAX_BER
   assert match(first, someone_else)[0] > MAX_BER
+
+
+def test_levels_follow_loudness(clean):
+  words, levels = fingerprint_with_levels(pcm16(clean), sample_rate=RATE_HZ)
+  quieter_words, quieter = fingerprint_with_levels(pcm16(clean * 0.1), sample_rate=RATE_HZ)
+  assert levels.dtype == np.uint8 and levels.shape == words.shape
+  assert np.array_equal(words, fingerprint(pcm16(clean), sample_rate=RATE_HZ))
+  loud = levels > levels.max() - 30
+  # 20 dB quieter reads 20 lower (1 dB steps, and int16 rounding in quiet frames).
+  assert np.abs(levels[loud].astype(int) - quieter[loud] - 20).max() <= 1
+  assert fingerprint_with_levels(np.zeros(16000, np.int16), sample_rate=RATE_HZ)[1].max() == 0
+
+
+def test_loud_ber_keeps_noisy_copies_and_parts_other_takes(espeak_takes):
+  first, levels = fingerprint_with_levels(pcm16(espeak_takes['first']), sample_rate=RATE_HZ)
+  scores = {}
+  for name in ('again', 'noisy'):
+    words, their_levels = fingerprint_with_levels(pcm16(espeak_takes[name]), sample_rate=RATE_HZ)
+    ber, offset = match(first, words)
+    scores[name] = (ber, loud_ber(first, words, levels, their_levels, offset_frames=offset))
+  # Babble flips the bits of quiet words: the loud ones keep theirs.
+  assert scores['noisy'][1] < scores['noisy'][0]
+  assert scores['noisy'][1] <= MAX_LOUD_BER
+  # The second take is within the BER threshold; its loud words tell it apart.
+  assert scores['again'][0] <= MAX_BER
+  assert scores['again'][1] > MAX_LOUD_BER
+
+
+def test_loud_ber_needs_levels_and_enough_loud_words(reference_fp, clean):
+  _, levels = fingerprint_with_levels(pcm16(clean), sample_rate=RATE_HZ)
+  assert loud_ber(reference_fp, reference_fp, None, levels, offset_frames=0) is None
+  assert loud_ber(reference_fp, reference_fp, levels, levels, offset_frames=0) == 0.0
+  one_loud = np.zeros_like(levels)
+  one_loud[:MIN_LOUD_WORDS - 1] = 200
+  assert loud_ber(reference_fp, reference_fp, one_loud, one_loud, offset_frames=0) is None
 
 
 def test_match_needs_enough_overlap(reference_fp):

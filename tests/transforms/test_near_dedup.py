@@ -15,16 +15,10 @@ from apache_beam.testing.util import assert_that, equal_to
 from schemas.config import NearDedupConfig
 from schemas.tables import fingerprint_row
 from tests.conftest import clip_of, local_pipeline, speech
-from transforms.fingerprint import fingerprint
-from transforms.near_dedup import (
-  DeduplicateNear,
-  Match,
-  bucket_hits,
-  candidate_pairs,
-  node_id,
-  resolve,
-  survivor_rank,
-)
+from transforms.dedup_candidates import bucket_hits, candidate_pairs
+from transforms.dedup_survivors import Match, resolve, survivor_rank
+from transforms.fingerprint import fingerprint, fingerprint_with_levels
+from transforms.near_dedup import DeduplicateNear, node_id
 
 RATE_HZ = 16000
 
@@ -208,3 +202,23 @@ def test_bounded_buckets_and_disabled_stage_pass_clips(fps):
   counters = {m.key.metric.name: m.committed for m in p.result.metrics().query()['counters']}
   assert counters['near_dedup.buckets_oversized'] > 0
   assert counters.get('near_dedup.candidates', 0) == 0
+
+
+def test_loud_words_keep_a_second_take_that_the_ber_alone_would_reject(espeak_takes):
+  def measured(upload_id, name, uploaded_at):
+    samples = np.round(np.clip(espeak_takes[name], -1, 0.99997) * 32768).astype(np.int16)
+    words, levels = fingerprint_with_levels(samples, sample_rate=RATE_HZ)
+    return clip_of(upload_id=upload_id, contributor_id='alice', uploaded_at=uploaded_at,
+                   clip_id=upload_id, flac=b'flac', fingerprint=words, fingerprint_levels=levels)
+
+  clips = [measured('first', 'first', day(1)), measured('again', 'again', day(2)),
+           measured('noisy', 'noisy', day(3))]
+  with local_pipeline() as p:
+    out = p | beam.Create(clips) | DeduplicateNear(config=NearDedupConfig())
+    assert_that(out.clips | 'Ids' >> beam.Map(lambda c: c.upload_id),
+                equal_to(['first', 'again']), label='kept')
+    assert_that(out.rejected | 'Why' >> beam.Map(
+        lambda r: (r.upload_id, r.duplicate_of, 'loud_ber=0.' in r.detail)),
+        equal_to([('noisy', 'first', True)]), label='rejected')
+  counters = {m.key.metric.name: m.committed for m in p.result.metrics().query()['counters']}
+  assert counters['near_dedup.rejected_by_loud_ber'] >= 1
