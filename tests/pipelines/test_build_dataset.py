@@ -14,11 +14,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-from apache_beam.runners.portability import prism_runner
 
 from pipelines import __version__
 from pipelines.build_dataset import run
-from pipelines.make_sample import ACCEPTED, make_sample
+from pipelines.make_sample import ACCEPTED
 from schemas.config import BuildConfig, ConfigError
 from schemas.records import METRIC_FIELDS, REASONS
 from schemas.tables import REJECT_SCHEMA, manifest_schema
@@ -29,28 +28,6 @@ from transforms.standardize import standardize
 from transforms.trim import sound_span
 
 CONFIG = BuildConfig()
-
-
-def _refuse_prism(*args, **kwargs):
-  raise AssertionError('a local build must not start the Prism runner')
-
-
-@pytest.fixture(scope='session')
-def sample(tmp_path_factory):
-  root = tmp_path_factory.mktemp('uploads')
-  return str(root), make_sample(str(root))
-
-
-@pytest.fixture(scope='session')
-def built(sample, tmp_path_factory):
-  """One real build of the sample with the default runner and config."""
-  root, expected = sample
-  out = str(tmp_path_factory.mktemp('out'))
-  with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(prism_runner.PrismRunner, 'run_pipeline', _refuse_prism)
-    summary = run(['--uploads', root, '--output', out, '--build_id', 'b1',
-                   '--config', 'configs/default.yaml'])
-  return out, summary, expected
 
 
 def manifests(out, build_id='b1'):
@@ -88,9 +65,9 @@ def test_layout_summary_and_latest(built):
   with open(f'{out}/LATEST') as f:
     assert f.read().strip() == 'b1'
   for split in ('train', 'dev', 'test'):
-    shards = glob.glob(f'{build}/manifests/{split}/*')
+    shards = glob.glob(f'{build}/manifests/data/{split}-*')
     assert shards and all(
-        os.path.basename(s).startswith('part-') and s.endswith('.parquet') and '-of-' in s
+        s.endswith('.parquet') and '-of-' in s
         for s in shards)
   assert glob.glob(f'{build}/rejects/part-*-of-*.parquet')
   prints = ds.dataset(f'{build}/fingerprints', format='parquet').to_table()
@@ -112,7 +89,7 @@ def test_manifest_schema_and_rows(built):
   table = manifests(out)
   schema = manifest_schema(sample_rate=CONFIG.sample_rate_hz)
   assert table.schema.remove_metadata() == schema.remove_metadata()
-  first = glob.glob(f'{out}/builds/b1/manifests/train/*.parquet')[0]
+  first = glob.glob(f'{out}/builds/b1/manifests/data/train-*.parquet')[0]
   assert pq.read_schema(first).metadata[b'huggingface'] == schema.metadata[b'huggingface']
   rows = table.to_pylist()
   for row in rows:
