@@ -41,6 +41,7 @@ from pipelines.runner import (
 from schemas.config import BuildConfig, ConfigError, load_config
 from transforms.decode import DecodeAudio
 from transforms.dedup import DeduplicateExact
+from transforms.describe import DescribeBuild
 from transforms.discover import DiscoverUploads
 from transforms.encode import EncodeClips
 from transforms.filter import FilterQuality
@@ -93,10 +94,13 @@ def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: st
                                   **summary}))
   summary_written = summary | 'WriteSummary' >> beam.Map(
       lambda s: write_json(f'{staging}/summary.json', s))
+  described = (split.clips, rejected, summary, written) | 'Describe' >> DescribeBuild(
+      build_dir=staging, build_id=build_id, pipeline_version=__version__,
+      sample_rate_hz=config.sample_rate_hz, split_config=config.split)
   if publish_to:
     _ = summary | 'Publish' >> PublishBuild(staging=staging, output=publish_to,
                                             build_id=build_id,
-                                            after=[written, summary_written])
+                                            after=[written, summary_written, described])
 
 
 def _default_build_id() -> str:
