@@ -6,8 +6,11 @@ import glob
 import io
 import json
 import os
+import pty
+import re
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pyarrow.dataset as ds
@@ -150,17 +153,47 @@ def test_rerun_through_the_cli_replaces_the_build_cleanly(built, sample):
   root, _ = sample
   before = sorted(manifests(out).select(['clip_id', 'upload_id', 'split']).to_pylist(),
                   key=lambda r: r['clip_id'])
-  result = subprocess.run(
+  # stderr on a terminal: the live progress line is drawn there
+  returncode, stdout, stderr = _run_with_terminal_stderr(
       [sys.executable, '-m', 'pipelines.build_dataset', '--uploads', root, '--output', out,
-       '--build_id', 'b1', '--set', 'write.num_shards=1'],
-      capture_output=True, text=True, timeout=300, check=False)
-  assert result.returncode == 0, result.stderr
-  assert 'rejects by reason' in result.stdout and 'accepted' in result.stdout
-  shards = glob.glob(f'{out}/builds/b1/**/*.parquet', recursive=True)
+       '--build_id', 'b1', '--set', 'write.num_shards=1'])
+  assert returncode == 0, stderr
+  assert 'rejects by reason' in stdout and 'accepted' in stdout
+  lines = [line.replace('\x1b[K', '') for line in stderr.replace('\n', '\r').split('\r')]
+  progress = [line for line in lines if re.match(r'uploads \d+/62 ', line)]
+  assert progress and progress[-1].startswith('uploads 62/62 (100%) \u00b7 audio ')
+  assert 'audio 0.0' in progress[-1]
+  shards = glob.glob(f'{out}/builds/b1/*/**/*.parquet', recursive=True)
   assert shards and all(s.endswith('-of-00001.parquet') for s in shards)
   after = sorted(manifests(out).select(['clip_id', 'upload_id', 'split']).to_pylist(),
                  key=lambda r: r['clip_id'])
   assert after == before
+
+
+def _run_with_terminal_stderr(argv: list[str]) -> tuple[int, str, str]:
+  """Runs ``argv`` with stdout piped and stderr on a pseudo-terminal."""
+  primary, secondary = pty.openpty()
+  proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=secondary)
+  os.close(secondary)
+  chunks = []
+
+  def drain():
+    while True:
+      try:
+        data = os.read(primary, 65536)
+      except OSError:  # EIO: the child closed the terminal
+        return
+      if not data:
+        return
+      chunks.append(data)
+
+  reader = threading.Thread(target=drain, daemon=True)
+  reader.start()
+  stdout, _ = proc.communicate(timeout=300)
+  reader.join(timeout=10)
+  os.close(primary)
+  return proc.returncode, stdout.decode(), b''.join(chunks).decode(errors='replace')
 
 
 def test_bad_config_stops_before_any_work(tmp_path, sample):
