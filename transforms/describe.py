@@ -88,6 +88,22 @@ def _first_upload(examples: Iterable[dict]) -> dict:
   return min(examples, key=lambda example: example['upload_id'])
 
 
+def _write_card(summary: dict, *, build_dir: str, sample_rate_hz: int, profile: dict,
+                written: list[str]) -> str:
+  card = render_card(summary=summary, profile=profile, shards=shard_stats(written),
+                     sample_rate_hz=sample_rate_hz)
+  return _write_text(f'{build_dir}/{CARD_NAME}', card, mime_type='text/markdown')
+
+
+def _write_report(summary: dict, *, build_dir: str, profile: dict, most_rejects: list[dict],
+                  most_duplicates: list[dict], clip_examples: list[dict],
+                  reject_examples: list[dict]) -> str:
+  page = render_report(summary=summary, profile=profile, most_rejects=most_rejects,
+                       most_duplicates=most_duplicates, clip_examples=clip_examples,
+                       reject_examples=sorted(reject_examples, key=lambda r: r['reason']))
+  return _write_text(f'{build_dir}/{REPORT_NAME}', page, mime_type='text/html')
+
+
 def _most(field: str):
   def key(row: dict) -> tuple:
     return row[field], row['uploads'], row['contributor_id'] or ''
@@ -140,24 +156,13 @@ class DescribeBuild(beam.PTransform):
                        | 'OnePerReason' >> beam.CombinePerKey(_first_upload)
                        | 'Examples' >> beam.Values())
 
-    sample_rate_hz = self._sample_rate_hz
     card = summary | 'WriteCard' >> beam.Map(
-        lambda s, profile, written: _write_text(
-            f'{build_dir}/{CARD_NAME}',
-            render_card(summary=s, profile=profile, shards=shard_stats(written),
-                        sample_rate_hz=sample_rate_hz),
-            mime_type='text/markdown'),
+        _write_card, build_dir=build_dir, sample_rate_hz=self._sample_rate_hz,
         profile=beam.pvalue.AsSingleton(profile), written=beam.pvalue.AsList(written))
     report = summary | 'WriteReport' >> beam.Map(
-        lambda s, profile, most_rejects, most_duplicates, clips, rejects: _write_text(
-            f'{build_dir}/{REPORT_NAME}',
-            render_report(summary=s, profile=profile, most_rejects=most_rejects,
-                          most_duplicates=most_duplicates, clip_examples=clips,
-                          reject_examples=sorted(rejects, key=lambda r: r['reason'])),
-            mime_type='text/html'),
-        profile=beam.pvalue.AsSingleton(profile),
+        _write_report, build_dir=build_dir, profile=beam.pvalue.AsSingleton(profile),
         most_rejects=beam.pvalue.AsSingleton(most_rejects),
         most_duplicates=beam.pvalue.AsSingleton(most_duplicates),
-        clips=beam.pvalue.AsSingleton(clip_examples),
-        rejects=beam.pvalue.AsList(reject_examples))
+        clip_examples=beam.pvalue.AsSingleton(clip_examples),
+        reject_examples=beam.pvalue.AsList(reject_examples))
     return (contributors, card, report) | 'Described' >> beam.Flatten()
