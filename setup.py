@@ -34,6 +34,11 @@ setuptools.setup(
     extras_require={
         # espeakng-loader: eSpeak NG and its voices in a wheel, for real speech in tests.
         # gcp-storage-emulator: a GCS JSON-API server on loopback for the gs:// tests.
-        'test': ['pytest>=8', 'ruff>=0.6', 'espeakng-loader>=0.2', 'gcp-storage-emulator>=2026.7'],
+        # datasets, duckdb: the manifests are read in tests the way their users read them.
+        # datasets < 4 decodes Audio with soundfile; 4.x and later need torchcodec and torch,
+        # whose PyPI builds failed to load here (CUDA libraries), so 3.6 is the verified one.
+        # pillow: reads the report's headless-Chromium screenshot.
+        'test': ['pytest>=8', 'ruff>=0.6', 'espeakng-loader>=0.2', 'gcp-storage-emulator>=2026.7',
+                 'datasets>=3.6,<4', 'duckdb>=1.1', 'pillow>=10'],
     },
 )

@@ -12,6 +12,7 @@ in == accepted + rejected, and the tables hold those rows), moved to
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -23,6 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import __version__
 from pipelines.options import BuildOptions, check_build_id, normalize_uri
+from pipelines.progress import live_progress
 from pipelines.publish import (
   ConservationError,
   PublishBuild,
@@ -38,31 +40,36 @@ from pipelines.runner import (
   job_finished_here,
   publishes_in_pipeline,
 )
+from pipelines.summary_table import format_summary
 from schemas.config import BuildConfig, ConfigError, load_config
 from transforms.decode import DecodeAudio
 from transforms.dedup import DeduplicateExact
+from transforms.describe import DescribeBuild
 from transforms.discover import DiscoverUploads
 from transforms.encode import EncodeClips
 from transforms.filter import FilterQuality
 from transforms.measure import MeasureQuality
 from transforms.near_dedup import DeduplicateNear
+from transforms.progress import track_progress
 from transforms.split import AssignSplit
 from transforms.standardize import StandardizeAudio
 from transforms.summarize import SummarizeBuild
 from transforms.trim import TrimSilence
 from transforms.write import WriteDataset
 
-__all__ = ['build_pipeline', 'run', 'main']
+__all__ = ['build_pipeline', 'run', 'main', 'format_summary']
 
 _LOG = logging.getLogger('pipelines.build_dataset')
 
 
 def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: str,
-                   config: BuildConfig, publish_to: str | None = None) -> None:
+                   config: BuildConfig, publish_to: str | None = None,
+                   progress_dir: str | None = None) -> None:
   """Adds the whole build, from listing uploads to writing tables, to ``p``.
 
   With ``publish_to`` (the output root) the job also verifies, promotes and
-  moves ``LATEST`` itself, for launchers that do not see it end.
+  moves ``LATEST`` itself, for launchers that do not see it end. With
+  ``progress_dir`` (local runs) workers count uploads there for a live line.
   """
   discovered = p | 'Discover' >> DiscoverUploads(root=uploads, config=config.discover)
   clips = discovered.clips | 'Spread' >> beam.Reshuffle()
@@ -79,6 +86,9 @@ def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: st
 
   rejects = [discovered, decoded, standardized, trimmed, measured, kept, encoded, unique,
              distinct, split]
+  if progress_dir:  # an upload is done once encoded or rejected by a per-upload stage
+    track_progress(directory=progress_dir, total=[discovered.clips, discovered.rejected],
+                   done=[encoded.clips, *(stage.rejected for stage in rejects[:7])])
   rejected = [stage.rejected for stage in rejects] | 'Rejects' >> beam.Flatten()
   written = (split.clips, rejected) | 'Write' >> WriteDataset(
       build_dir=staging, build_id=build_id, pipeline_version=__version__,
@@ -93,10 +103,13 @@ def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: st
                                   **summary}))
   summary_written = summary | 'WriteSummary' >> beam.Map(
       lambda s: write_json(f'{staging}/summary.json', s))
+  described = (split.clips, rejected, summary, written) | 'Describe' >> DescribeBuild(
+      build_dir=staging, build_id=build_id, pipeline_version=__version__,
+      sample_rate_hz=config.sample_rate_hz, split_config=config.split)
   if publish_to:
     _ = summary | 'Publish' >> PublishBuild(staging=staging, output=publish_to,
                                             build_id=build_id,
-                                            after=[written, summary_written])
+                                            after=[written, summary_written, described])
 
 
 def _default_build_id() -> str:
@@ -127,9 +140,11 @@ def run(argv: Sequence[str] | None = None) -> dict:
   _LOG.info('Building %s from %s into %s on %s', build_id, uploads, staging, runner)
 
   in_job = publishes_in_pipeline(options)
-  with beam.Pipeline(options=options) as p:
+  progress = live_progress(options, runner)
+  with progress or contextlib.nullcontext(), beam.Pipeline(options=options) as p:
     build_pipeline(p, uploads=uploads, staging=staging, build_id=build_id, config=config,
-                   publish_to=output if in_job else None)
+                   publish_to=output if in_job else None,
+                   progress_dir=progress.directory if progress else None)
 
   final = build_dir(output, build_id)
   if not job_finished_here(options, p.result):
@@ -143,25 +158,6 @@ def run(argv: Sequence[str] | None = None) -> dict:
     publish(staging=staging, output=output, build_id=build_id, summary=summary)
   _LOG.info('Published %s', final)
   return {**summary, 'path': final}
-
-
-def format_summary(summary: dict) -> str:
-  """A few readable lines: counts, hours and rejects by reason."""
-  lines = [
-      f'Build {summary["build_id"]} -> {summary["path"]}',
-      f'  uploads {summary["inputs"]}: accepted {summary["accepted"]}, '
-      f'rejected {sum(summary["rejected"].values())}',
-      f'  audio in {summary["audio_hours_in"] * 60:.1f} min, '
-      f'out {summary["audio_hours_out"] * 60:.1f} min, '
-      f'{summary["contributors"]} contributors',
-  ]
-  for split, part in summary['splits'].items():
-    lines.append(f'  {split:5s} {part["clips"]:5d} clips {part["hours"] * 60:7.1f} min '
-                 f'{part["contributors"]:4d} contributors')
-  if summary['rejected']:
-    lines.append('  rejects by reason:')
-    lines += [f'    {reason:22s} {count:5d}' for reason, count in summary['rejected'].items()]
-  return '\n'.join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -174,12 +174,26 @@ class SplitConfig:
 
 @dataclasses.dataclass(frozen=True)
 class WriteConfig:
+  """Parquet layout.
+
+  Attributes:
+    num_shards: a fixed shard count per table; 0 lets the runner choose, and
+      then ``max_shard_bytes`` bounds each shard.
+    max_shard_bytes: a shard is closed once it holds this many bytes (it ends
+      less than one row group past it). Hugging Face recommends shards under
+      500 MB; 256 MB leaves room for one row group of 30 s clips (~60 MB).
+    row_group_rows: rows per row group, so that streaming readers hold ~100
+      clips of audio at a time, not a whole shard.
+  """
   num_shards: int = 0
+  max_shard_bytes: int = 256_000_000
   row_group_rows: int = 100
 
   def validate(self, prefix: str) -> None:
     _check(self.num_shards >= 0, f'{prefix}.num_shards', self.num_shards,
            'must be >= 0 (0 lets the runner choose)')
+    _check(1_000 <= self.max_shard_bytes <= 500_000_000, f'{prefix}.max_shard_bytes',
+           self.max_shard_bytes, 'must be between 1000 and 500000000 bytes')
     _check(self.row_group_rows >= 1, f'{prefix}.row_group_rows', self.row_group_rows,
            'must be at least 1')
 

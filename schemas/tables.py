@@ -1,6 +1,6 @@
 """pyarrow schemas of the output tables, and the conversion of records to rows.
 
-* :func:`manifest_schema`: ``OUT/builds/ID/manifests/SPLIT/part-*.parquet``, one
+* :func:`manifest_schema`: ``OUT/builds/ID/manifests/data/SPLIT-*.parquet``, one
   row per accepted clip. ``audio`` is ``struct<bytes, path>`` and the schema
   carries a ``huggingface`` metadata entry, so ``datasets`` reads the column as
   ``Audio`` without extra code.
@@ -43,7 +43,9 @@ _MANIFEST_FIELDS = [
     pa.field('clip_id', pa.string(), nullable=False),
     pa.field('upload_id', pa.string(), nullable=False),
     pa.field('contributor_id', pa.string(), nullable=False),
-    pa.field('audio', AUDIO_TYPE, nullable=False),
+    # Nullable although always set: datasets applies the Audio feature of the
+    # metadata only to a field equal to its own (nullable) Arrow field.
+    pa.field('audio', AUDIO_TYPE),
     pa.field('sample_rate', pa.int32(), nullable=False),
     pa.field('transcript', pa.string()),
     pa.field('prompt_id', pa.string()),

@@ -1,19 +1,32 @@
 """Stage 9: write the manifests (one table per split) and the rejects table.
 
 * :class:`WriteDataset`: ``(accepted clips, rejects)`` -> Parquet under a build
-  directory: ``manifests/SPLIT/part-SSSSS-of-NNNNN.parquet``,
+  directory: ``manifests/data/SPLIT-SSSSS-of-NNNNN.parquet``,
   ``rejects/part-SSSSS-of-NNNNN.parquet`` and the accepted clips' fingerprints
   in ``fingerprints/part-SSSSS-of-NNNNN.parquet`` (what later builds dedup
   against). Returns the written file names.
+* :class:`WriteParquet`: dict rows -> sharded Parquet with small row groups and
+  a bound on the bytes of a shard.
+
+The manifests follow the Hugging Face Hub's layout (``data/SPLIT-...``), so
+``datasets.load_dataset("parquet", data_dir=".../manifests")`` names the
+splits ``train``, ``dev`` and ``test`` (with one directory per split it would
+rename ``dev`` to ``validation``).
 
 Row groups hold ``row_group_rows`` rows so that streaming readers never hold a
-whole shard of audio in memory. Paths come from the build directory and the
-split name only, never from upload metadata.
+whole shard of audio in memory; a shard is closed once it holds
+``max_shard_bytes`` (when the runner chooses the shard count). Paths come from
+the build directory and the split name only, never from upload metadata.
 """
 
 from __future__ import annotations
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io import filebasedsink
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 from schemas.config import WriteConfig
 from schemas.records import SPLITS
@@ -26,9 +39,100 @@ from schemas.tables import (
   reject_row,
 )
 
-__all__ = ['WriteDataset']
+__all__ = ['WriteDataset', 'WriteParquet', 'MANIFEST_DATA_DIR']
 
 SHARD_TEMPLATE = '-SSSSS-of-NNNNN'
+MANIFEST_DATA_DIR = 'manifests/data'
+
+
+class _CountingFile:
+  """A writable file that counts the bytes written through it."""
+  def __init__(self, raw):
+    self._raw = raw
+    self.bytes_written = 0
+    self.closed = False
+
+  def write(self, data) -> int:
+    self._raw.write(data)
+    self.bytes_written += len(data)
+    return len(data)
+
+  def tell(self) -> int:
+    return self.bytes_written
+
+  def flush(self) -> None:
+    self._raw.flush()
+
+  def close(self) -> None:
+    if not self.closed:
+      self._raw.close()
+      self.closed = True
+
+
+class _ParquetSink(filebasedsink.FileBasedSink):
+  """Writes Arrow tables (one row group each) to Parquet shards.
+
+  Beam's ``WriteToParquet`` does not expose ``FileBasedSink``'s
+  ``max_bytes_per_shard``; this sink does. The bound is checked after each row
+  group, so a shard exceeds it by less than one row group.
+  """
+  def __init__(self, file_path_prefix: str, *, schema: pa.Schema, num_shards: int,
+               shard_name_template: str, max_bytes_per_shard: int | None):
+    super().__init__(file_path_prefix, coder=None, file_name_suffix='.parquet',
+                     num_shards=num_shards, shard_name_template=shard_name_template,
+                     mime_type='application/x-parquet',
+                     compression_type=CompressionTypes.UNCOMPRESSED,
+                     max_bytes_per_shard=max_bytes_per_shard)
+    self._schema = schema
+    self._file = None
+
+  def open(self, temp_path):
+    raw = FileSystems.create(temp_path, self.mime_type, self.compression_type)
+    self._file = _CountingFile(raw)
+    # FileBasedSinkWriter.at_capacity() reads sink.byte_counter.bytes_written;
+    # Beam's own counter lacks what pyarrow needs of a file (closed, tell).
+    self.byte_counter = self._file
+    return pq.ParquetWriter(self._file, self._schema, compression='none')
+
+  def write_record(self, writer, table: pa.Table):
+    writer.write_table(table)
+
+  def close(self, writer):
+    writer.close()
+    self._file.close()
+    self._file = None
+
+
+class WriteParquet(beam.PTransform):
+  """Dict rows -> Parquet shards ``PREFIX-SSSSS-of-NNNNN.parquet``; returns the file names.
+
+  Args:
+    file_path_prefix: the shards' path without the shard suffix.
+    schema: the table schema (its metadata is written too).
+    row_group_rows: rows per row group.
+    num_shards: a fixed shard count; 0 lets the runner choose.
+    max_shard_bytes: with ``num_shards=0``, a shard is closed once it holds
+      this many bytes (plus at most one row group).
+    shard_name_template: Beam's template; ``''`` writes exactly one file,
+      ``PREFIX.parquet``.
+  """
+  def __init__(self, file_path_prefix: str, *, schema: pa.Schema, row_group_rows: int,
+               num_shards: int = 0, max_shard_bytes: int | None = None,
+               shard_name_template: str = SHARD_TEMPLATE):
+    super().__init__()
+    self._schema = schema
+    self._row_group_rows = row_group_rows
+    self._sink = _ParquetSink(file_path_prefix, schema=schema, num_shards=num_shards,
+                              shard_name_template=shard_name_template,
+                              max_bytes_per_shard=max_shard_bytes)
+
+  def expand(self, rows: beam.PCollection) -> beam.PCollection:
+    schema = self._schema
+    return (rows
+            | 'RowGroups' >> beam.BatchElements(min_batch_size=self._row_group_rows,
+                                                max_batch_size=self._row_group_rows)
+            | 'ToArrow' >> beam.Map(lambda batch: pa.Table.from_pylist(batch, schema=schema))
+            | 'Write' >> beam.io.Write(self._sink))
 
 
 class WriteDataset(beam.PTransform):
@@ -39,7 +143,7 @@ class WriteDataset(beam.PTransform):
     build_id: stamped on every row.
     pipeline_version: stamped on every row.
     sample_rate_hz: the clips' rate, recorded in the Audio feature.
-    config: shard count and row-group size.
+    config: shard count, shard size bound and row-group size.
   """
   def __init__(self, *, build_dir: str, build_id: str, pipeline_version: str,
                sample_rate_hz: int, config: WriteConfig):
@@ -49,12 +153,11 @@ class WriteDataset(beam.PTransform):
     self._sample_rate_hz = sample_rate_hz
     self._config = config
 
-  def _parquet(self, prefix: str, schema) -> beam.io.WriteToParquet:
-    return beam.io.WriteToParquet(
-        f'{self._build_dir}/{prefix}/part', schema,
-        file_name_suffix='.parquet', shard_name_template=SHARD_TEMPLATE,
-        num_shards=self._config.num_shards,
-        record_batch_size=self._config.row_group_rows, row_group_buffer_size=1)
+  def _parquet(self, prefix: str, schema: pa.Schema) -> WriteParquet:
+    return WriteParquet(f'{self._build_dir}/{prefix}', schema=schema,
+                        row_group_rows=self._config.row_group_rows,
+                        num_shards=self._config.num_shards,
+                        max_shard_bytes=self._config.max_shard_bytes)
 
   def expand(self, outputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
     clips, rejects = outputs
@@ -66,13 +169,13 @@ class WriteDataset(beam.PTransform):
       written.append(
           part
           | f'{split}Rows' >> beam.Map(manifest_row, **self._stamp)
-          | f'Write{split}' >> self._parquet(f'manifests/{split}', schema))
+          | f'Write{split}' >> self._parquet(f'{MANIFEST_DATA_DIR}/{split}', schema))
     written.append(
         clips
         | 'FingerprintRows' >> beam.Map(fingerprint_row, **self._stamp)
-        | 'WriteFingerprints' >> self._parquet('fingerprints', FINGERPRINT_SCHEMA))
+        | 'WriteFingerprints' >> self._parquet('fingerprints/part', FINGERPRINT_SCHEMA))
     written.append(
         rejects
         | 'RejectRows' >> beam.Map(reject_row, **self._stamp)
-        | 'WriteRejects' >> self._parquet('rejects', REJECT_SCHEMA))
+        | 'WriteRejects' >> self._parquet('rejects/part', REJECT_SCHEMA))
     return written | 'Written' >> beam.Flatten()

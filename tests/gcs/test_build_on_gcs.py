@@ -67,9 +67,8 @@ def test_build_publishes_the_output_contract_in_the_bucket(gcs, clean, sample):
   assert client.bucket(bucket).blob('datasets/LATEST').download_as_text() == f'{BUILD_ID}\n'
   build_root = f'datasets/builds/{BUILD_ID}'
   for split in ('train', 'dev', 'test'):
-    shards = [n for n in names if n.startswith(f'{build_root}/manifests/{split}/')]
-    assert shards and all(n.rsplit('/', 1)[1].startswith('part-') and '-of-' in n
-                          and n.endswith('.parquet') for n in shards)
+    shards = [n for n in names if n.startswith(f'{build_root}/manifests/data/{split}-')]
+    assert shards and all('-of-' in n and n.endswith('.parquet') for n in shards)
   assert any(n.startswith(f'{build_root}/rejects/part-') for n in names)
   assert not [n for n in names if '/_staging/' in n or n.endswith('.tmp')]
   on_bucket = json.loads(client.bucket(bucket).blob(f'{build_root}/summary.json')

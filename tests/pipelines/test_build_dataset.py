@@ -6,19 +6,21 @@ import glob
 import io
 import json
 import os
+import pty
+import re
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-from apache_beam.runners.portability import prism_runner
 
 from pipelines import __version__
 from pipelines.build_dataset import run
-from pipelines.make_sample import ACCEPTED, make_sample
+from pipelines.make_sample import ACCEPTED
 from schemas.config import BuildConfig, ConfigError
 from schemas.records import METRIC_FIELDS, REASONS
 from schemas.tables import REJECT_SCHEMA, manifest_schema
@@ -29,28 +31,6 @@ from transforms.standardize import standardize
 from transforms.trim import sound_span
 
 CONFIG = BuildConfig()
-
-
-def _refuse_prism(*args, **kwargs):
-  raise AssertionError('a local build must not start the Prism runner')
-
-
-@pytest.fixture(scope='session')
-def sample(tmp_path_factory):
-  root = tmp_path_factory.mktemp('uploads')
-  return str(root), make_sample(str(root))
-
-
-@pytest.fixture(scope='session')
-def built(sample, tmp_path_factory):
-  """One real build of the sample with the default runner and config."""
-  root, expected = sample
-  out = str(tmp_path_factory.mktemp('out'))
-  with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(prism_runner.PrismRunner, 'run_pipeline', _refuse_prism)
-    summary = run(['--uploads', root, '--output', out, '--build_id', 'b1',
-                   '--config', 'configs/default.yaml'])
-  return out, summary, expected
 
 
 def manifests(out, build_id='b1'):
@@ -88,9 +68,9 @@ def test_layout_summary_and_latest(built):
   with open(f'{out}/LATEST') as f:
     assert f.read().strip() == 'b1'
   for split in ('train', 'dev', 'test'):
-    shards = glob.glob(f'{build}/manifests/{split}/*')
+    shards = glob.glob(f'{build}/manifests/data/{split}-*')
     assert shards and all(
-        os.path.basename(s).startswith('part-') and s.endswith('.parquet') and '-of-' in s
+        s.endswith('.parquet') and '-of-' in s
         for s in shards)
   assert glob.glob(f'{build}/rejects/part-*-of-*.parquet')
   prints = ds.dataset(f'{build}/fingerprints', format='parquet').to_table()
@@ -112,7 +92,7 @@ def test_manifest_schema_and_rows(built):
   table = manifests(out)
   schema = manifest_schema(sample_rate=CONFIG.sample_rate_hz)
   assert table.schema.remove_metadata() == schema.remove_metadata()
-  first = glob.glob(f'{out}/builds/b1/manifests/train/*.parquet')[0]
+  first = glob.glob(f'{out}/builds/b1/manifests/data/train-*.parquet')[0]
   assert pq.read_schema(first).metadata[b'huggingface'] == schema.metadata[b'huggingface']
   rows = table.to_pylist()
   for row in rows:
@@ -173,17 +153,47 @@ def test_rerun_through_the_cli_replaces_the_build_cleanly(built, sample):
   root, _ = sample
   before = sorted(manifests(out).select(['clip_id', 'upload_id', 'split']).to_pylist(),
                   key=lambda r: r['clip_id'])
-  result = subprocess.run(
+  # stderr on a terminal: the live progress line is drawn there
+  returncode, stdout, stderr = _run_with_terminal_stderr(
       [sys.executable, '-m', 'pipelines.build_dataset', '--uploads', root, '--output', out,
-       '--build_id', 'b1', '--set', 'write.num_shards=1'],
-      capture_output=True, text=True, timeout=300, check=False)
-  assert result.returncode == 0, result.stderr
-  assert 'rejects by reason' in result.stdout and 'accepted' in result.stdout
-  shards = glob.glob(f'{out}/builds/b1/**/*.parquet', recursive=True)
+       '--build_id', 'b1', '--set', 'write.num_shards=1'])
+  assert returncode == 0, stderr
+  assert 'rejects by reason' in stdout and 'accepted' in stdout
+  lines = [line.replace('\x1b[K', '') for line in stderr.replace('\n', '\r').split('\r')]
+  progress = [line for line in lines if re.match(r'uploads \d+/62 ', line)]
+  assert progress and progress[-1].startswith('uploads 62/62 (100%) \u00b7 audio ')
+  assert 'audio 0.0' in progress[-1]
+  shards = glob.glob(f'{out}/builds/b1/*/**/*.parquet', recursive=True)
   assert shards and all(s.endswith('-of-00001.parquet') for s in shards)
   after = sorted(manifests(out).select(['clip_id', 'upload_id', 'split']).to_pylist(),
                  key=lambda r: r['clip_id'])
   assert after == before
+
+
+def _run_with_terminal_stderr(argv: list[str]) -> tuple[int, str, str]:
+  """Runs ``argv`` with stdout piped and stderr on a pseudo-terminal."""
+  primary, secondary = pty.openpty()
+  proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=secondary)
+  os.close(secondary)
+  chunks = []
+
+  def drain():
+    while True:
+      try:
+        data = os.read(primary, 65536)
+      except OSError:  # EIO: the child closed the terminal
+        return
+      if not data:
+        return
+      chunks.append(data)
+
+  reader = threading.Thread(target=drain, daemon=True)
+  reader.start()
+  stdout, _ = proc.communicate(timeout=300)
+  reader.join(timeout=10)
+  os.close(primary)
+  return proc.returncode, stdout.decode(), b''.join(chunks).decode(errors='replace')
 
 
 def test_bad_config_stops_before_any_work(tmp_path, sample):

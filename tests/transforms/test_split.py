@@ -29,3 +29,19 @@ def test_transform_is_speaker_disjoint():
     pairs = out.clips | beam.Map(lambda c: (c.contributor_id, c.split)) | beam.Distinct()
     expected = sorted({(f'c{i}', split_of(f'c{i}', config=SplitConfig())) for i in range(7)})
     assert_that(pairs, equal_to(expected))
+
+
+def test_a_contributors_split_does_not_change_when_others_join():
+  def assigned(contributors):
+    clips = [clip_of(upload_id=f'{c}/u', contributor_id=c) for c in contributors]
+    with local_pipeline() as p:
+      out = p | beam.Create(clips) | AssignSplit(config=SplitConfig())
+      pairs = out.clips | beam.Map(lambda c: (c.contributor_id, c.split))
+      assert_that(pairs, equal_to(sorted((c, split_of(c, config=SplitConfig()))
+                                         for c in contributors)))
+    return {c: split_of(c, config=SplitConfig()) for c in contributors}
+
+  first = assigned([f'early-{i}' for i in range(30)])
+  later = assigned([f'early-{i}' for i in range(30)] + [f'late-{i}' for i in range(300)])
+  assert {c: later[c] for c in first} == first
+  assert set(later.values()) == {'train', 'dev', 'test'}

@@ -1,6 +1,7 @@
 import glob
 import io
 import json
+import os
 
 import apache_beam as beam
 import numpy as np
@@ -33,15 +34,15 @@ def test_writes_split_manifests_and_rejects(tmp_path):
                               sample_rate_hz=16000,
                               config=WriteConfig(num_shards=2, row_group_rows=100)))
     assert_that(written | beam.Map(lambda path: path.split('/')[-2:]), equal_to([
-        ['train', 'part-00000-of-00002.parquet'], ['train', 'part-00001-of-00002.parquet'],
-        ['dev', 'part-00000-of-00002.parquet'], ['dev', 'part-00001-of-00002.parquet'],
-        ['test', 'part-00000-of-00002.parquet'], ['test', 'part-00001-of-00002.parquet'],
+        ['data', 'train-00000-of-00002.parquet'], ['data', 'train-00001-of-00002.parquet'],
+        ['data', 'dev-00000-of-00002.parquet'], ['data', 'dev-00001-of-00002.parquet'],
+        ['data', 'test-00000-of-00002.parquet'], ['data', 'test-00001-of-00002.parquet'],
         ['fingerprints', 'part-00000-of-00002.parquet'],
         ['fingerprints', 'part-00001-of-00002.parquet'],
         ['rejects', 'part-00000-of-00002.parquet'],
         ['rejects', 'part-00001-of-00002.parquet']]))
 
-  train = sorted(glob.glob(f'{tmp_path}/manifests/train/*.parquet'))
+  train = sorted(glob.glob(f'{tmp_path}/manifests/data/train-*.parquet'))
   assert sum(pq.ParquetFile(f).metadata.num_rows for f in train) == 250
   for path in train:
     meta = pq.ParquetFile(path).metadata
@@ -49,11 +50,12 @@ def test_writes_split_manifests_and_rejects(tmp_path):
   schema = pq.read_schema(train[0])
   assert json.loads(schema.metadata[b'huggingface'])['info']['features']['audio'][
       '_type'] == 'Audio'
-  test = pq.read_table(f'{tmp_path}/manifests/test').to_pylist()
+  test = pq.read_table(glob.glob(f'{tmp_path}/manifests/data/test-*')).to_pylist()
   assert [row['upload_id'] for row in test] == ['u1000']
   samples, rate = sf.read(io.BytesIO(test[0]['audio']['bytes']), dtype='int16')
   assert rate == 16000 and np.all(samples == 1000)
-  assert pq.read_table(f'{tmp_path}/manifests/dev').num_rows == 0
+  assert sum(pq.ParquetFile(f).metadata.num_rows
+             for f in glob.glob(f'{tmp_path}/manifests/data/dev-*')) == 0
   prints = {r['clip_id']: r['fingerprint'] for r in pq.read_table(
       f'{tmp_path}/fingerprints').to_pylist()}
   assert len(prints) == 251
@@ -61,3 +63,25 @@ def test_writes_split_manifests_and_rejects(tmp_path):
   rows = pq.read_table(f'{tmp_path}/rejects').to_pylist()
   assert [(r['upload_id'], r['reason'], r['build_id']) for r in rows] == [
       ('r', 'undecodable', 'b1')]
+
+
+def test_runner_chosen_shards_are_bounded_in_bytes(tmp_path):
+  """With num_shards=0 a shard closes at max_shard_bytes, less than a row group past it."""
+  clips = [accepted(i, 'train') for i in range(300)]
+  config = WriteConfig(num_shards=0, max_shard_bytes=20_000, row_group_rows=10)
+  with local_pipeline() as p:
+    _ = ((p | 'Clips' >> beam.Create(clips), p | 'Rejects' >> beam.Create([]))
+         | WriteDataset(build_dir=str(tmp_path), build_id='b1', pipeline_version='v',
+                        sample_rate_hz=16000, config=config))
+  shards = sorted(glob.glob(f'{tmp_path}/manifests/data/train-*.parquet'))
+  assert len(shards) > 3
+  total = len(shards)
+  assert all(path.endswith(f'-of-{total:05d}.parquet') for path in shards)
+  rows = 0
+  for path in shards:
+    meta = pq.ParquetFile(path).metadata
+    rows += meta.num_rows
+    assert all(meta.row_group(g).num_rows <= 10 for g in range(meta.num_row_groups))
+    largest_group = max(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
+    assert os.path.getsize(path) < config.max_shard_bytes + largest_group + 20_000  # + footer
+  assert rows == 300
