@@ -17,6 +17,7 @@ import datetime
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -41,6 +42,7 @@ from pipelines.runner import (
 from schemas.config import BuildConfig, ConfigError, load_config
 from transforms.decode import DecodeAudio
 from transforms.dedup import DeduplicateExact
+from transforms.dedup_published import DeduplicatePublished
 from transforms.discover import DiscoverUploads
 from transforms.encode import EncodeClips
 from transforms.filter import FilterQuality
@@ -52,9 +54,50 @@ from transforms.summarize import SummarizeBuild
 from transforms.trim import TrimSilence
 from transforms.write import WriteDataset
 
-__all__ = ['build_pipeline', 'run', 'main']
+__all__ = ['build_pipeline', 'process_uploads', 'Processed', 'run', 'main', 'format_summary']
 
 _LOG = logging.getLogger('pipelines.build_dataset')
+
+
+class Processed(NamedTuple):
+  """What :func:`process_uploads` returns: the accepted clips, split, and every reject."""
+  clips: beam.PCollection
+  rejected: list[beam.PCollection]
+
+
+def process_uploads(clips: beam.PCollection, *, config: BuildConfig,
+                    published: beam.PCollection | None = None,
+                    reference: beam.PCollection | None = None) -> Processed:
+  """Adds stages 1-8 (decode to split) to the pipeline of ``clips``.
+
+  Args:
+    clips: discovered uploads.
+    config: the build config.
+    published: optional ``(clip_id, upload_id)`` of clips published by earlier
+      builds: a clip with one of those contents is an exact ``duplicate`` of it
+      (nightly builds).
+    reference: optional fingerprint rows of clips published by earlier builds,
+      for :class:`DeduplicateNear`.
+  """
+  spread = clips | 'Spread' >> beam.Reshuffle()
+  decoded = spread | 'Decode' >> DecodeAudio(config=config.decode)
+  standardized = decoded.clips | 'Standardize' >> StandardizeAudio(
+      sample_rate_hz=config.sample_rate_hz)
+  trimmed = standardized.clips | 'Trim' >> TrimSilence(config=config.trim)
+  measured = trimmed.clips | 'Measure' >> MeasureQuality(config=config.measure)
+  kept = measured.clips | 'Filter' >> FilterQuality(config=config.filter)
+  encoded = kept.clips | 'Encode' >> EncodeClips()
+  stages = [decoded, standardized, trimmed, measured, kept, encoded]
+  new = encoded
+  if published is not None:
+    new = encoded.clips | 'DedupPublished' >> DeduplicatePublished(published=published)
+    stages.append(new)
+  unique = new.clips | 'Dedup' >> DeduplicateExact()
+  distinct = unique.clips | 'NearDedup' >> DeduplicateNear(config=config.near_dedup,
+                                                          reference=reference)
+  split = distinct.clips | 'Split' >> AssignSplit(config=config.split)
+  stages += [unique, distinct, split]
+  return Processed(split.clips, [stage.rejected for stage in stages])
 
 
 def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: str,
@@ -65,27 +108,16 @@ def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: st
   moves ``LATEST`` itself, for launchers that do not see it end.
   """
   discovered = p | 'Discover' >> DiscoverUploads(root=uploads, config=config.discover)
-  clips = discovered.clips | 'Spread' >> beam.Reshuffle()
-  decoded = clips | 'Decode' >> DecodeAudio(config=config.decode)
-  standardized = decoded.clips | 'Standardize' >> StandardizeAudio(
-      sample_rate_hz=config.sample_rate_hz)
-  trimmed = standardized.clips | 'Trim' >> TrimSilence(config=config.trim)
-  measured = trimmed.clips | 'Measure' >> MeasureQuality(config=config.measure)
-  kept = measured.clips | 'Filter' >> FilterQuality(config=config.filter)
-  encoded = kept.clips | 'Encode' >> EncodeClips()
-  unique = encoded.clips | 'Dedup' >> DeduplicateExact()
-  distinct = unique.clips | 'NearDedup' >> DeduplicateNear(config=config.near_dedup)
-  split = distinct.clips | 'Split' >> AssignSplit(config=config.split)
-
-  rejects = [discovered, decoded, standardized, trimmed, measured, kept, encoded, unique,
-             distinct, split]
-  rejected = [stage.rejected for stage in rejects] | 'Rejects' >> beam.Flatten()
-  written = (split.clips, rejected) | 'Write' >> WriteDataset(
+  processed = process_uploads(discovered.clips, config=config)
+  split_clips = processed.clips
+  rejected = ([discovered.rejected, *processed.rejected]
+              | 'Rejects' >> beam.Flatten())
+  written = (split_clips, rejected) | 'Write' >> WriteDataset(
       build_dir=staging, build_id=build_id, pipeline_version=__version__,
       sample_rate_hz=config.sample_rate_hz, config=config.write)
 
   inputs = (discovered.clips, discovered.rejected) | 'Inputs' >> beam.Flatten()
-  summary = ((inputs, split.clips, rejected)
+  summary = ((inputs, split_clips, rejected)
              | 'Summarize' >> SummarizeBuild()
              | 'Stamp' >> beam.Map(
                  lambda summary: {'build_id': build_id, 'pipeline_version': __version__,
