@@ -1,5 +1,8 @@
 """Stage 9: write the manifests (one table per split) and the rejects table.
 
+* :class:`WriteTable`: rows (dicts) -> ``PREFIX/part-SSSSS-of-NNNNN.parquet``
+  under a build directory; :class:`WriteManifests`: manifest rows ->
+  ``PREFIX/SPLIT/part-...`` (the nightly build's snapshot and delta).
 * :class:`WriteDataset`: ``(accepted clips, rejects)`` -> Parquet under a build
   directory: ``manifests/SPLIT/part-SSSSS-of-NNNNN.parquet``,
   ``rejects/part-SSSSS-of-NNNNN.parquet`` and the accepted clips' fingerprints
@@ -26,9 +29,67 @@ from schemas.tables import (
   reject_row,
 )
 
-__all__ = ['WriteDataset']
+__all__ = ['WriteDataset', 'WriteTable', 'WriteManifests']
 
 SHARD_TEMPLATE = '-SSSSS-of-NNNNN'
+
+
+def _write_parquet(build_dir: str, prefix: str, schema, config: WriteConfig
+                   ) -> beam.io.WriteToParquet:
+  return beam.io.WriteToParquet(
+      f'{build_dir.rstrip("/")}/{prefix}/part', schema,
+      file_name_suffix='.parquet', shard_name_template=SHARD_TEMPLATE,
+      num_shards=config.num_shards, record_batch_size=config.row_group_rows,
+      row_group_buffer_size=1)
+
+
+class WriteTable(beam.PTransform):
+  """Writes rows (dicts of ``schema``) as sharded Parquet under ``build_dir/prefix``.
+
+  Args:
+    build_dir: the directory (local or ``gs://``) of this build's files.
+    prefix: the table's directory inside it, a constant such as ``'rejects'``.
+    schema: the table's pyarrow schema.
+    config: shard count and row-group size.
+
+  Returns:
+    The written file names.
+  """
+  def __init__(self, *, build_dir: str, prefix: str, schema, config: WriteConfig):
+    super().__init__()
+    self._sink = _write_parquet(build_dir, prefix, schema, config)
+
+  def expand(self, rows: beam.PCollection) -> beam.PCollection:
+    return rows | 'WriteParquet' >> self._sink
+
+
+class WriteManifests(beam.PTransform):
+  """Writes manifest rows by split, under ``build_dir/prefix/SPLIT/``.
+
+  Args:
+    build_dir: the directory (local or ``gs://``) of this build's files.
+    prefix: ``'manifests'`` (a snapshot) or ``'delta'``.
+    sample_rate_hz: the clips' rate, recorded in the Audio feature.
+    config: shard count and row-group size.
+
+  Returns:
+    The written file names.
+  """
+  def __init__(self, *, build_dir: str, prefix: str, sample_rate_hz: int,
+               config: WriteConfig):
+    super().__init__()
+    self._build_dir = build_dir
+    self._prefix = prefix
+    self._schema = manifest_schema(sample_rate=sample_rate_hz)
+    self._config = config
+
+  def expand(self, rows: beam.PCollection) -> beam.PCollection:
+    by_split = rows | 'BySplit' >> beam.Partition(
+        lambda row, _: SPLITS.index(row['split']), len(SPLITS))
+    written = [part | f'Write{split}' >> _write_parquet(
+        self._build_dir, f'{self._prefix}/{split}', self._schema, self._config)
+               for split, part in zip(SPLITS, by_split, strict=True)]
+    return written | 'Written' >> beam.Flatten()
 
 
 class WriteDataset(beam.PTransform):
