@@ -62,8 +62,13 @@ from pipelines.runner import (
   publishes_in_pipeline,
 )
 from schemas.config import BuildConfig, ConfigError, load_config
-from schemas.tables import FINGERPRINT_SCHEMA, REJECT_SCHEMA, UPLOAD_STATE_SCHEMA, \
-  WITHDRAWN_SCHEMA, reject_row
+from schemas.tables import (
+  FINGERPRINT_SCHEMA,
+  REJECT_SCHEMA,
+  UPLOAD_STATE_SCHEMA,
+  WITHDRAWN_SCHEMA,
+  reject_row,
+)
 from schemas.withdrawals import Withdrawal, parse_withdrawals
 from transforms.discover import ListUploads, PairUploads
 from transforms.select_new import SelectNewUploads

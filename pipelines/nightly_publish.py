@@ -43,6 +43,7 @@ from pipelines.publish import (
   read_json,
 )
 from transforms.common import inc_counter
+from transforms.store import audio_uri
 
 __all__ = ['Latest', 'PublishConflict', 'read_latest', 'move_latest', 'verify_night',
            'finish_night', 'delete_withdrawn_audio', 'apply_retention', 'audio_root',
@@ -172,18 +173,20 @@ def verify_night(staging: str, summary: dict) -> None:
 
 
 def delete_withdrawn_audio(output: str, build_id: str) -> int:
-  """Deletes the audio objects the build removed for withdrawn consent; returns how many
-  existed. Only objects under ``OUT/audio/`` are ever deleted."""
+  """Deletes the audio objects of the clips the build removed for withdrawn consent;
+  returns how many existed.
+
+  The objects' names are derived from the clips' content ids and this output's
+  store (:func:`~transforms.store.audio_uri`), never taken from a stored path,
+  so nothing outside ``OUT/audio/`` can be deleted.
+  """
   prefix = f'{build_dir(output, build_id)}/withdrawn'
-  store = audio_root(output) + '/'
-  paths = []
+  clip_ids = []
   for meta in FileSystems.match([f'{prefix}/*.parquet'])[0].metadata_list:
     with FileSystems.open(meta.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-      paths += pq.read_table(f, columns=['audio_path']).column('audio_path').to_pylist()
-  outside = [p for p in paths if not p.startswith(store) or '..' in p]
-  if outside:
-    raise ConservationError(f'{prefix} names audio outside {store}: {outside[:3]}')
-  existing = sorted(p for p in set(paths) if FileSystems.exists(p))
+      clip_ids += pq.read_table(f, columns=['clip_id']).column('clip_id').to_pylist()
+  paths = {audio_uri(audio_root(output), clip_id) for clip_id in clip_ids}
+  existing = sorted(p for p in paths if FileSystems.exists(p))
   if existing:
     FileSystems.delete(existing)
   return len(existing)
