@@ -53,6 +53,7 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	mkdir -p bench
 	$(BIN)/python -m pipelines.bench_metrics --out bench/metrics.json
+	$(BIN)/python -m pipelines.bench_nightly --out bench/nightly.json
 
 bench-dedup: $(INSTALLED)
 	mkdir -p bench

@@ -98,8 +98,9 @@ def read_latest(output: str) -> Latest:
   if not blob.exists():
     return Latest(None, generation=0)
   blob.reload()
-  return Latest(blob.download_as_bytes(if_generation_match=blob.generation)
-                .decode('utf-8').strip() or None, generation=blob.generation)
+  generation = int(blob.generation)  # read before the download, which resets the properties
+  data = blob.download_as_bytes(if_generation_match=generation)
+  return Latest(data.decode('utf-8').strip() or None, generation=generation)
 
 
 def move_latest(output: str, build_id: str, *, expected: Latest) -> None:
