@@ -143,11 +143,7 @@ class ListUploads(beam.PTransform):
     self._root = root.rstrip('/')
 
   def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-    return (
-        pbegin
-        | 'List' >> fileio.MatchFiles(f'{self._root}/**')
-        | 'ByStem' >> beam.Map(lambda m: (split_stem(m.path)[0], m))
-        | 'GroupByStem' >> beam.GroupByKey())
+    return _list(pbegin, self._root)
 
 
 class PairUploads(beam.PTransform):
@@ -167,14 +163,7 @@ class PairUploads(beam.PTransform):
     self._config = config
 
   def expand(self, by_stem: beam.PCollection) -> StageOutputs:
-    paired = apply_stage(by_stem, _PairFn(root=self._root, config=self._config))
-    by_id = (
-        paired.clips
-        | 'ById' >> beam.Map(lambda clip: (clip.upload_id, clip))
-        | 'GroupById' >> beam.GroupByKey())
-    unique = apply_stage(by_id, _UniqueIdFn())
-    rejected = (paired.rejected, unique.rejected) | 'Rejects' >> beam.Flatten()
-    return StageOutputs(unique.clips, rejected)
+    return _pair(by_stem, self._root, self._config)
 
 
 class DiscoverUploads(beam.PTransform):
@@ -193,5 +182,24 @@ class DiscoverUploads(beam.PTransform):
     self._config = config
 
   def expand(self, pbegin: beam.pvalue.PBegin) -> StageOutputs:
-    by_stem = pbegin | 'Stems' >> ListUploads(root=self._root)
-    return by_stem | 'Pair' >> PairUploads(root=self._root, config=self._config)
+    # The steps of ListUploads and PairUploads, with their labels directly under this one.
+    return _pair(_list(pbegin, self._root), self._root, self._config)
+
+
+def _list(pbegin: beam.pvalue.PBegin, root: str) -> beam.PCollection:
+  return (
+      pbegin
+      | 'List' >> fileio.MatchFiles(f'{root}/**')
+      | 'ByStem' >> beam.Map(lambda m: (split_stem(m.path)[0], m))
+      | 'GroupByStem' >> beam.GroupByKey())
+
+
+def _pair(by_stem: beam.PCollection, root: str, config: DiscoverConfig) -> StageOutputs:
+  paired = apply_stage(by_stem, _PairFn(root=root, config=config))
+  by_id = (
+      paired.clips
+      | 'ById' >> beam.Map(lambda clip: (clip.upload_id, clip))
+      | 'GroupById' >> beam.GroupByKey())
+  unique = apply_stage(by_id, _UniqueIdFn())
+  rejected = (paired.rejected, unique.rejected) | 'Rejects' >> beam.Flatten()
+  return StageOutputs(unique.clips, rejected)

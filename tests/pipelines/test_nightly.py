@@ -28,8 +28,9 @@ import soxr
 
 from pipelines.make_sample import ACCEPTED
 from pipelines.nightly import main, run
+from pipelines.reference_signals import _engine as shared_espeak
 from pipelines.sample_audio import encode_audio
-from pipelines.tts import SENTENCES, VOICES, Espeak
+from pipelines.tts import SENTENCES, VOICES
 from tests.gcs.sample import session_sample, upload_files
 
 FAST = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
@@ -96,7 +97,9 @@ def sidecar(contributor: str, minute: int, transcript: str | None = None) -> dic
 
 def night_two(root: str, night1: list[dict], withdrawn: str) -> dict[str, tuple]:
   """Adds night 2's uploads under ``root``; returns {upload_id: (outcome, duplicate_of)}."""
-  engine = Espeak()
+  # eSpeak NG's callback is process-wide: a second engine would leave the cached one of
+  # reference_signals calling a freed callback, so every test speaks through that one.
+  engine = shared_espeak()
   rng = np.random.default_rng(2)
   expected = {}
 
