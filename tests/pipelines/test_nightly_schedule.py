@@ -58,9 +58,11 @@ def test_cron_line_runs_make_nightly_with_a_valid_command():
   assert make[1] == 'nightly'
   variables = dict(arg.split('=', 1) for arg in make[2:])
   assert set(variables) == {'UPLOADS', 'NIGHTLY_OUT', 'WITHDRAWALS'}
-  dry = subprocess.run(['make', '-n', *make[1:]], cwd=REPO, capture_output=True, text=True,
-                       timeout=60, check=True).stdout
-  launch = dry.replace('\\\n', ' ').strip().splitlines()[-1]
+  env = {k: v for k, v in os.environ.items() if k not in ('MAKEFLAGS', 'MAKELEVEL', 'MFLAGS')}
+  dry = subprocess.run(['make', '-n', '--no-print-directory', *make[1:]], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=60, check=True).stdout
+  (launch,) = [line for line in dry.replace('\\\n', ' ').splitlines()
+               if 'pipelines.nightly' in line]
   argv = shlex.split(launch)
   assert argv[:3] == ['.venv/bin/python', '-m', 'pipelines.nightly']
   options = PipelineOptions(argv[3:]).view_as(BuildOptions)
