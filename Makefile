@@ -16,8 +16,11 @@ BUCKET ?=
 UPLOADS ?= gs://$(BUCKET)/uploads
 DATASETS ?= gs://$(BUCKET)/datasets
 BUILD_ID ?= $(shell date -u +%Y%m%dT%H%M%SZ)
+NIGHTLY_OUT ?= $(OUT)/nightly
+NIGHTLY_CONFIG ?= configs/nightly.yaml
+WITHDRAWALS ?=
 
-.PHONY: setup sample run test lint bench bench-dedup clean dataflow template
+.PHONY: setup sample run nightly test lint bench bench-dedup clean dataflow template
 
 $(INSTALLED): setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,12 +41,19 @@ run: $(SAMPLE_STAMP)
 	$(BIN)/python -m pipelines.build_dataset --uploads $(SAMPLE) --output $(OUT) \
 	  --config $(CONFIG)
 
+# The incremental build of tonight (see README, Nightly builds); UPLOADS defaults to the sample.
+nightly: UPLOADS = $(SAMPLE)
+nightly: $(SAMPLE_STAMP)
+	$(BIN)/python -m pipelines.nightly --uploads $(UPLOADS) --output $(NIGHTLY_OUT) \
+	  --config $(NIGHTLY_CONFIG) $(if $(WITHDRAWALS),--set nightly.withdrawals=$(WITHDRAWALS))
+
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(INSTALLED)
 	mkdir -p bench
 	$(BIN)/python -m pipelines.bench_metrics --out bench/metrics.json
+	$(BIN)/python -m pipelines.bench_nightly --out bench/nightly.json
 
 bench-dedup: $(INSTALLED)
 	mkdir -p bench

@@ -1,8 +1,10 @@
 """Flex Template entry point: the dataset build, with ``configs/dataflow.yaml`` by default.
 
 The template launcher runs ``python deploy/main.py --uploads=gs://... --output=gs://...
-[--build_id=...] [--config=...] [--set=...] [--runner_config=...]`` plus the launch's Dataflow
-options, which win over the runner config's values.
+[--pipeline=build_dataset|nightly] [--build_id=...] [--config=...] [--set=...]
+[--runner_config=...]`` plus the launch's Dataflow options, which win over the runner
+config's values. ``--pipeline`` chooses the one-shot build (default) or the nightly
+incremental build (``pipelines.nightly``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pipelines.build_dataset import main
+from pipelines import build_dataset, nightly
 from pipelines.runner import expand_runner_config
 
 RUNNER_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -24,5 +26,25 @@ def template_argv(argv: Sequence[str]) -> list[str]:
   return expand_runner_config(list(argv) if given else ['--runner_config', RUNNER_CONFIG, *argv])
 
 
+PIPELINES = {'build_dataset': build_dataset.main, 'nightly': nightly.main}
+
+
+def choose_pipeline(argv: Sequence[str]) -> tuple[str, list[str]]:
+  """The ``--pipeline`` value (default ``build_dataset``) and the other arguments."""
+  name, rest = 'build_dataset', []
+  args = iter(argv)
+  for arg in args:
+    if arg == '--pipeline':
+      name = next(args, '')
+    elif arg.startswith('--pipeline='):
+      name = arg.split('=', 1)[1]
+    else:
+      rest.append(arg)
+  if name not in PIPELINES:
+    raise SystemExit(f'--pipeline={name!r}: must be one of {", ".join(PIPELINES)}')
+  return name, rest
+
+
 if __name__ == '__main__':
-  sys.exit(main(template_argv(sys.argv[1:])))
+  pipeline, args = choose_pipeline(sys.argv[1:])
+  sys.exit(PIPELINES[pipeline](template_argv(args)))

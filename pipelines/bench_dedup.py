@@ -81,7 +81,8 @@ from pipelines.sample_audio import (
   sentence_words,
   synth_take,
 )
-from pipelines.tts import SENTENCES, VOICES, Espeak
+from pipelines.tts import SENTENCES, VOICES
+from pipelines.tts import engine as tts_engine
 from schemas.config import ConfigError, DecodeConfig, NearDedupConfig, TrimConfig, load_config
 from schemas.records import Clip, Reject
 from transforms.decode import decode_bytes
@@ -164,7 +165,6 @@ def _speakers(seed: int, count: int) -> list[_Speaker]:
 
 
 _SPEECH = ['formant']  # or 'espeak'; set in each worker
-_ENGINE: list = []
 _VOCABULARY = tuple(sorted({w.strip('.,').lower() for s in SENTENCES for w in s.split()}))
 
 
@@ -178,9 +178,7 @@ def _espeak_take(words: tuple[int, ...], speaker: _Speaker, take_seed: int) -> n
   5-15 % faster or slower and up to 8 % higher or lower, with a 40-160 ms pause
   before a quarter of them.
   """
-  if not _ENGINE:
-    _ENGINE.append(Espeak())
-  engine = _ENGINE[0]
+  engine = tts_engine()
   rng = np.random.default_rng([take_seed, 4])
   pitch, pace = speaker.pitch, speaker.words_per_minute
   text = [_VOCABULARY[w % len(_VOCABULARY)] for w in words]

@@ -18,6 +18,7 @@ import datetime
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -44,6 +45,7 @@ from pipelines.summary_table import format_summary
 from schemas.config import BuildConfig, ConfigError, load_config
 from transforms.decode import DecodeAudio
 from transforms.dedup import DeduplicateExact
+from transforms.dedup_published import DeduplicatePublished
 from transforms.describe import DescribeBuild
 from transforms.discover import DiscoverUploads
 from transforms.encode import EncodeClips
@@ -57,9 +59,54 @@ from transforms.summarize import SummarizeBuild
 from transforms.trim import TrimSilence
 from transforms.write import WriteDataset
 
-__all__ = ['build_pipeline', 'run', 'main', 'format_summary']
+__all__ = ['build_pipeline', 'process_uploads', 'Processed', 'run', 'main', 'format_summary']
 
 _LOG = logging.getLogger('pipelines.build_dataset')
+
+
+class Processed(NamedTuple):
+  """What :func:`process_uploads` returns: the accepted clips, split, and every
+  reject; the encoded clips and how many of ``rejected`` come from per-upload
+  stages (decode to encode), for progress counting."""
+  clips: beam.PCollection
+  rejected: list[beam.PCollection]
+  encoded: beam.PCollection
+  per_upload_stages: int
+
+
+def process_uploads(clips: beam.PCollection, *, config: BuildConfig,
+                    published: beam.PCollection | None = None,
+                    reference: beam.PCollection | None = None) -> Processed:
+  """Adds stages 1-8 (decode to split) to the pipeline of ``clips``.
+
+  Args:
+    clips: discovered uploads.
+    config: the build config.
+    published: optional ``(clip_id, upload_id)`` of clips published by earlier
+      builds: a clip with one of those contents is an exact ``duplicate`` of it
+      (nightly builds).
+    reference: optional fingerprint rows of clips published by earlier builds,
+      for :class:`DeduplicateNear`.
+  """
+  spread = clips | 'Spread' >> beam.Reshuffle()
+  decoded = spread | 'Decode' >> DecodeAudio(config=config.decode)
+  standardized = decoded.clips | 'Standardize' >> StandardizeAudio(
+      sample_rate_hz=config.sample_rate_hz)
+  trimmed = standardized.clips | 'Trim' >> TrimSilence(config=config.trim)
+  measured = trimmed.clips | 'Measure' >> MeasureQuality(config=config.measure)
+  kept = measured.clips | 'Filter' >> FilterQuality(config=config.filter)
+  encoded = kept.clips | 'Encode' >> EncodeClips()
+  stages = [decoded, standardized, trimmed, measured, kept, encoded]
+  new = encoded
+  if published is not None:
+    new = encoded.clips | 'DedupPublished' >> DeduplicatePublished(published=published)
+    stages.append(new)
+  unique = new.clips | 'Dedup' >> DeduplicateExact()
+  distinct = unique.clips | 'NearDedup' >> DeduplicateNear(config=config.near_dedup,
+                                                          reference=reference)
+  split = distinct.clips | 'Split' >> AssignSplit(config=config.split)
+  stages += [unique, distinct, split]
+  return Processed(split.clips, [stage.rejected for stage in stages], encoded.clips, 6)
 
 
 def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: str,
@@ -72,30 +119,19 @@ def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: st
   ``progress_dir`` (local runs) workers count uploads there for a live line.
   """
   discovered = p | 'Discover' >> DiscoverUploads(root=uploads, config=config.discover)
-  clips = discovered.clips | 'Spread' >> beam.Reshuffle()
-  decoded = clips | 'Decode' >> DecodeAudio(config=config.decode)
-  standardized = decoded.clips | 'Standardize' >> StandardizeAudio(
-      sample_rate_hz=config.sample_rate_hz)
-  trimmed = standardized.clips | 'Trim' >> TrimSilence(config=config.trim)
-  measured = trimmed.clips | 'Measure' >> MeasureQuality(config=config.measure)
-  kept = measured.clips | 'Filter' >> FilterQuality(config=config.filter)
-  encoded = kept.clips | 'Encode' >> EncodeClips()
-  unique = encoded.clips | 'Dedup' >> DeduplicateExact()
-  distinct = unique.clips | 'NearDedup' >> DeduplicateNear(config=config.near_dedup)
-  split = distinct.clips | 'Split' >> AssignSplit(config=config.split)
-
-  rejects = [discovered, decoded, standardized, trimmed, measured, kept, encoded, unique,
-             distinct, split]
+  processed = process_uploads(discovered.clips, config=config)
   if progress_dir:  # an upload is done once encoded or rejected by a per-upload stage
     track_progress(directory=progress_dir, total=[discovered.clips, discovered.rejected],
-                   done=[encoded.clips, *(stage.rejected for stage in rejects[:7])])
-  rejected = [stage.rejected for stage in rejects] | 'Rejects' >> beam.Flatten()
-  written = (split.clips, rejected) | 'Write' >> WriteDataset(
+                   done=[processed.encoded, discovered.rejected,
+                         *processed.rejected[:processed.per_upload_stages]])
+  rejected = ([discovered.rejected, *processed.rejected]
+              | 'Rejects' >> beam.Flatten())
+  written = (processed.clips, rejected) | 'Write' >> WriteDataset(
       build_dir=staging, build_id=build_id, pipeline_version=__version__,
       sample_rate_hz=config.sample_rate_hz, config=config.write)
 
   inputs = (discovered.clips, discovered.rejected) | 'Inputs' >> beam.Flatten()
-  summary = ((inputs, split.clips, rejected)
+  summary = ((inputs, processed.clips, rejected)
              | 'Summarize' >> SummarizeBuild()
              | 'Stamp' >> beam.Map(
                  lambda summary: {'build_id': build_id, 'pipeline_version': __version__,
@@ -103,7 +139,7 @@ def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: st
                                   **summary}))
   summary_written = summary | 'WriteSummary' >> beam.Map(
       lambda s: write_json(f'{staging}/summary.json', s))
-  described = (split.clips, rejected, summary, written) | 'Describe' >> DescribeBuild(
+  described = (processed.clips, rejected, summary, written) | 'Describe' >> DescribeBuild(
       build_dir=staging, build_id=build_id, pipeline_version=__version__,
       sample_rate_hz=config.sample_rate_hz, split_config=config.split)
   if publish_to:

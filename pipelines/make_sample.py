@@ -24,6 +24,7 @@ import sys
 import numpy as np
 import soxr
 
+from pipelines import tts
 from pipelines.sample_audio import EXTENSIONS, FORMATS, encode_audio
 from pipelines.tts import SENTENCES, VOICES, Espeak
 from schemas.config import SplitConfig
@@ -114,8 +115,7 @@ def make_sample(root: str, *, seed: int = 7) -> dict[str, str]:
   rng = np.random.default_rng(seed)
   writer = _Writer(root)
   contributors = _contributor_ids(rng)
-  engine = Espeak()
-  readers = {c: _Reader(engine, rng, i) for i, c in enumerate(contributors)}
+  readers = {c: _Reader(tts.engine(), rng, i) for i, c in enumerate(contributors)}
   counter = 0
   kept_wavs = []
   for c_index, contributor in enumerate(contributors):

@@ -8,27 +8,20 @@ rates. Every signal here is seeded, so the tests and
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import soxr
 
-from pipelines.tts import SENTENCES, VOICES, Espeak
+from pipelines import tts
+from pipelines.tts import SENTENCES, VOICES
 
 __all__ = ['speech', 'continuous_speech', 'white_noise', 'pink_noise', 'babble',
            'mix_at_snr', 'clip_fraction', 'tone']
 
 
-@functools.lru_cache(maxsize=1)
-def _engine() -> Espeak:
-  """One engine per process: eSpeak NG's state is process-wide."""
-  return Espeak()
-
-
 def continuous_speech(seed: int, *, sample_rate: int = 16000,
                       duration_s: float = 5.0) -> np.ndarray:
   """``duration_s`` of read sentences by voice ``seed``, without edge silence."""
-  engine = _engine()
+  engine = tts.engine()
   voice = VOICES[seed % len(VOICES)]
   pieces, total = [], 0
   for k in range(len(SENTENCES)):

@@ -9,10 +9,11 @@ detectors and SNR estimators treat as speech.
 from __future__ import annotations
 
 import ctypes
+import functools
 
 import numpy as np
 
-__all__ = ['Espeak', 'VOICES', 'SENTENCES']
+__all__ = ['Espeak', 'engine', 'VOICES', 'SENTENCES']
 
 VOICES = ('en-us', 'en-us+f2', 'en-us+m3', 'en+f4', 'en-gb-x-rp+m1', 'en-us+f5', 'en+m7',
           'en-gb-scotland+f3')
@@ -79,3 +80,11 @@ class Espeak:
     if status != 0 or not self._chunks:
       raise RuntimeError(f'eSpeak NG could not say {text[:40]!r} (status {status})')
     return np.concatenate(self._chunks).astype(np.float32) / 32768
+
+
+@functools.lru_cache(maxsize=1)
+def engine() -> Espeak:
+  """The process's engine. eSpeak NG's state is process-wide: a second
+  :class:`Espeak` in one process re-initializes the library under the first,
+  which then crashes."""
+  return Espeak()

@@ -17,7 +17,7 @@ import yaml
 
 __all__ = ['BuildConfig', 'ConfigError', 'load_config', 'DiscoverConfig',
            'DecodeConfig', 'TrimConfig', 'MeasureConfig', 'FilterConfig',
-           'NearDedupConfig', 'SplitConfig', 'WriteConfig']
+           'NearDedupConfig', 'SplitConfig', 'WriteConfig', 'NightlyConfig']
 
 
 class ConfigError(ValueError):
@@ -199,6 +199,25 @@ class WriteConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NightlyConfig:
+  """Nightly incremental builds (``pipelines/nightly.py``); the one-shot build ignores it.
+
+  Attributes:
+    withdrawals: a JSON-lines file (local or ``gs://``) of consent withdrawals,
+      one ``{"contributor_id": ..., "date": ...}`` per line; ``None``: none.
+    keep_builds: published builds kept, LATEST included; older ones are deleted.
+  """
+  withdrawals: str | None = None
+  keep_builds: int = 7
+
+  def validate(self, prefix: str) -> None:
+    _check(self.keep_builds >= 1, f'{prefix}.keep_builds', self.keep_builds,
+           'must be at least 1 (the build LATEST names is never deleted)')
+    _check(self.withdrawals is None or bool(self.withdrawals.strip()),
+           f'{prefix}.withdrawals', self.withdrawals, 'must be a path, or null for none')
+
+
+@dataclasses.dataclass(frozen=True)
 class BuildConfig:
   sample_rate_hz: int = 16000
   discover: DiscoverConfig = DiscoverConfig()
@@ -209,6 +228,7 @@ class BuildConfig:
   near_dedup: NearDedupConfig = NearDedupConfig()
   split: SplitConfig = SplitConfig()
   write: WriteConfig = WriteConfig()
+  nightly: NightlyConfig = NightlyConfig()
 
   def validate(self, prefix: str = '') -> None:
     _check(8000 <= self.sample_rate_hz <= 96000, 'sample_rate_hz', self.sample_rate_hz,
@@ -234,6 +254,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
       return value
     if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
       return float(value)
+    if option is str and isinstance(value, str):
+      return value
   names = ' or '.join('null' if o is type(None) else o.__name__ for o in options)
   raise ConfigError(f'config key {key}={value!r}: must be {names}')
 

@@ -30,6 +30,7 @@ REASONS = {
     'invalid_metadata': 'the sidecar breaks the metadata contract',
     'missing_contributor': 'the sidecar names no contributor_id',
     'no_consent': 'consent is required and the sidecar does not grant it',
+    'consent_withdrawn': 'the contributor withdrew consent (nightly withdrawals list)',
     'duplicate_upload_id': 'another upload has the same upload_id',
     'file_too_large': 'the file is larger than the configured maximum',
     # decode

@@ -19,8 +19,9 @@ import pyarrow as pa
 
 from schemas.records import METRIC_FIELDS, Clip, Reject
 
-__all__ = ['manifest_schema', 'REJECT_SCHEMA', 'FINGERPRINT_SCHEMA', 'manifest_row',
-           'reject_row', 'fingerprint_row', 'huggingface_features']
+__all__ = ['manifest_schema', 'REJECT_SCHEMA', 'FINGERPRINT_SCHEMA', 'UPLOAD_STATE_SCHEMA',
+           'WITHDRAWN_SCHEMA', 'manifest_row', 'reject_row', 'fingerprint_row',
+           'huggingface_features']
 
 _TIMESTAMP = pa.timestamp('us', tz='UTC')
 AUDIO_TYPE = pa.struct([('bytes', pa.binary()), ('path', pa.string())])
@@ -87,6 +88,33 @@ FINGERPRINT_SCHEMA = pa.schema([
 ])
 """``OUT/builds/ID/fingerprints/part-*.parquet``: one row per accepted clip."""
 
+UPLOAD_STATE_SCHEMA = pa.schema([
+    pa.field('stem', pa.string(), nullable=False),
+    pa.field('files', pa.list_(pa.struct([
+        pa.field('path', pa.string(), nullable=False),
+        pa.field('size_bytes', pa.int64(), nullable=False),
+        pa.field('updated_s', pa.float64(), nullable=False),
+    ])), nullable=False),
+    pa.field('content_sha256', pa.string(), nullable=False),
+    pa.field('build_id', pa.string(), nullable=False),
+])
+"""Nightly ``OUT/builds/ID/state/uploads/part-*.parquet``: one row per upload (an
+audio file and its sidecar, named by their common path without extension)
+processed by this build or an earlier one: the files' sizes and update times
+as listed, and the SHA-256 of their content; ``build_id`` is the build that
+processed that content."""
+
+WITHDRAWN_SCHEMA = pa.schema([
+    pa.field('clip_id', pa.string(), nullable=False),
+    pa.field('upload_id', pa.string(), nullable=False),
+    pa.field('contributor_id', pa.string(), nullable=False),
+    pa.field('audio_path', pa.string(), nullable=False),
+    pa.field('build_id', pa.string(), nullable=False),
+])
+"""Nightly ``OUT/builds/ID/withdrawn/part-*.parquet``: the clips this build removed
+from the snapshot because their contributor withdrew consent, and the audio
+objects deleted once it is published."""
+
 
 def _feature(field: pa.Field, *, sample_rate: int) -> dict[str, Any]:
   if field.name == 'audio':
@@ -118,15 +146,23 @@ def _metrics(metrics: dict[str, float | None]) -> dict[str, float | None]:
   return {name: metrics.get(name) for name in METRIC_FIELDS}
 
 
-def manifest_row(clip: Clip, *, build_id: str, pipeline_version: str) -> dict[str, Any]:
-  """The manifest row of an accepted clip (which must have been encoded)."""
-  if clip.flac is None or clip.clip_id is None or clip.split is None:
+def manifest_row(clip: Clip, *, build_id: str, pipeline_version: str,
+                 audio_uri: str | None = None) -> dict[str, Any]:
+  """The manifest row of an accepted clip (which must have been encoded).
+
+  Without ``audio_uri`` the FLAC bytes are embedded (``audio.path`` is the
+  file name); with it, ``audio.bytes`` is null and ``audio.path`` is the URI of
+  the stored FLAC object, which ``datasets``' ``Audio`` decodes from.
+  """
+  if clip.clip_id is None or clip.split is None or (clip.flac is None and audio_uri is None):
     raise ValueError(f'{clip.source_uri}: clip is not encoded and split yet')
+  audio = ({'bytes': clip.flac, 'path': f'{clip.clip_id}.flac'} if audio_uri is None
+           else {'bytes': None, 'path': audio_uri})
   return {
       'clip_id': clip.clip_id,
       'upload_id': clip.upload_id,
       'contributor_id': clip.contributor_id,
-      'audio': {'bytes': clip.flac, 'path': f'{clip.clip_id}.flac'},
+      'audio': audio,
       'sample_rate': clip.sample_rate,
       'transcript': clip.transcript,
       'prompt_id': clip.prompt_id,

@@ -11,9 +11,9 @@ import soxr
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
+from pipelines import tts
 from pipelines.runner import LOCAL_RUNNER
 from pipelines.sample_audio import encode_audio, random_voice, synth_speech
-from pipelines.tts import Espeak
 from schemas.records import Clip
 
 
@@ -63,7 +63,7 @@ def espeak_takes() -> dict[str, np.ndarray]:
   """eSpeak NG reading a prompt; reading it again a little faster and lower (a
   second take as alike as eSpeak NG makes them); and the first with babble of
   three other voices at 20 dB SNR."""
-  engine = Espeak()
+  engine = tts.engine()
   text = 'Please call Stella and ask her'
 
   def say(words: str, **voice) -> np.ndarray:

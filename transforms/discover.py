@@ -1,7 +1,13 @@
 """Stage 0: find the uploads, pair each audio file with its JSON sidecar.
 
 * :class:`DiscoverUploads`: ``PBegin`` -> ``clips`` (one :class:`Clip` per audio
-  file with valid metadata) and ``rejected``.
+  file with valid metadata) and ``rejected``; :class:`ListUploads` followed by
+  :class:`PairUploads`.
+* :class:`ListUploads`: ``PBegin`` -> ``(stem, [FileMetadata])``, every file
+  under the root grouped by its path without extension; nothing is read.
+* :class:`PairUploads`: those groups -> clips and rejects (reads the sidecars).
+  The nightly build puts :class:`~transforms.select_new.SelectNewUploads`
+  between the two so that only new or changed uploads are read.
 
 Files are listed and read through Beam's FileSystems, so local paths and
 ``gs://`` behave the same. Every file under the root is an upload or a
@@ -24,10 +30,12 @@ from schemas.metadata import MetadataError, parse_sidecar
 from schemas.records import Clip, Reject
 from transforms.common import REJECTED, StageOutputs, apply_stage, inc_counter
 
-__all__ = ['DiscoverUploads', 'split_stem']
+__all__ = ['DiscoverUploads', 'ListUploads', 'PairUploads', 'split_stem', 'Stem']
 
 STAGE = 'discover'
 SIDECAR_EXT = '.json'
+Stem = tuple[str, Iterable[fileio.FileMetadata]]
+"""An upload as listed: its path without extension, and its files."""
 
 
 def split_stem(path: str) -> tuple[str, str]:
@@ -121,6 +129,43 @@ class _UniqueIdFn(beam.DoFn):
                     f'upload_id {upload_id!r} is already used by {first.source_uri}')
 
 
+class ListUploads(beam.PTransform):
+  """Lists every file under ``root`` and groups the files by stem.
+
+  Args:
+    root: the uploads tree, a local directory or a ``gs://`` prefix.
+
+  Returns:
+    A PCollection of :data:`Stem`.
+  """
+  def __init__(self, *, root: str):
+    super().__init__()
+    self._root = root.rstrip('/')
+
+  def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+    return _list(pbegin, self._root)
+
+
+class PairUploads(beam.PTransform):
+  """Pairs each stem's audio with its sidecar and checks upload ids are unique.
+
+  Args:
+    root: the uploads tree the stems were listed under (default upload ids
+      are paths relative to it).
+    config: limits and the consent rule.
+
+  Returns:
+    :class:`StageOutputs` of the clips to decode and the rejects.
+  """
+  def __init__(self, *, root: str, config: DiscoverConfig):
+    super().__init__()
+    self._root = root.rstrip('/')
+    self._config = config
+
+  def expand(self, by_stem: beam.PCollection) -> StageOutputs:
+    return _pair(by_stem, self._root, self._config)
+
+
 class DiscoverUploads(beam.PTransform):
   """Lists every file under ``root`` and pairs audio with its sidecar.
 
@@ -137,16 +182,24 @@ class DiscoverUploads(beam.PTransform):
     self._config = config
 
   def expand(self, pbegin: beam.pvalue.PBegin) -> StageOutputs:
-    by_stem = (
-        pbegin
-        | 'List' >> fileio.MatchFiles(f'{self._root}/**')
-        | 'ByStem' >> beam.Map(lambda m: (split_stem(m.path)[0], m))
-        | 'GroupByStem' >> beam.GroupByKey())
-    paired = apply_stage(by_stem, _PairFn(root=self._root, config=self._config))
-    by_id = (
-        paired.clips
-        | 'ById' >> beam.Map(lambda clip: (clip.upload_id, clip))
-        | 'GroupById' >> beam.GroupByKey())
-    unique = apply_stage(by_id, _UniqueIdFn())
-    rejected = (paired.rejected, unique.rejected) | 'Rejects' >> beam.Flatten()
-    return StageOutputs(unique.clips, rejected)
+    # The steps of ListUploads and PairUploads, with their labels directly under this one.
+    return _pair(_list(pbegin, self._root), self._root, self._config)
+
+
+def _list(pbegin: beam.pvalue.PBegin, root: str) -> beam.PCollection:
+  return (
+      pbegin
+      | 'List' >> fileio.MatchFiles(f'{root}/**')
+      | 'ByStem' >> beam.Map(lambda m: (split_stem(m.path)[0], m))
+      | 'GroupByStem' >> beam.GroupByKey())
+
+
+def _pair(by_stem: beam.PCollection, root: str, config: DiscoverConfig) -> StageOutputs:
+  paired = apply_stage(by_stem, _PairFn(root=root, config=config))
+  by_id = (
+      paired.clips
+      | 'ById' >> beam.Map(lambda clip: (clip.upload_id, clip))
+      | 'GroupById' >> beam.GroupByKey())
+  unique = apply_stage(by_id, _UniqueIdFn())
+  rejected = (paired.rejected, unique.rejected) | 'Rejects' >> beam.Flatten()
+  return StageOutputs(unique.clips, rejected)

@@ -101,22 +101,23 @@ MIN_SELF_BER = 0.25
 (silence, tones, hum) and its keys would gather unrelated clips into giant
 buckets. Speech measures 0.36-0.5, repeating signals 0-0.19."""
 
-LSH_WINDOWS = ((0, 20), (6, 26), (12, 32))
-"""Bit sampling (Indyk and Motwani 1998): each key holds 20 bits of one word, the
-band pairs below 1.4 kHz, from 520 Hz to 2.4 kHz, or above 900 Hz. White noise
+LSH_WINDOWS = ((0, 24), (4, 28), (8, 32))
+"""Bit sampling (Indyk and Motwani 1998): each key holds 24 bits of one word, the
+band pairs below 1.9 kHz, from 400 Hz to 2.5 kHz, or above 540 Hz. White noise
 flips mostly the upper bands and babble the lower ones, so one of the three
 usually survives where a random choice of bits would not."""
 
 LSH_GAPS_FRAMES = (4, 8, 12)
-LSH_NEIGHBOUR_BITS = 8
-"""Each key adds the middle 8 bits of the same window of the word 64, 128 or
+LSH_NEIGHBOUR_BITS = 12
+"""Each key adds the middle 12 bits of the same window of the word 64, 128 or
 192 ms later. A word on its own is often a common pattern (the harmonic comb of
 a voice, the spectral slope at an onset) that unrelated clips share; with part
-of a later word they share far fewer keys, while copies keep enough of theirs,
-because words that keep their bits come in loud stretches. With 24 + 12 bits
-per key, 1-2 s copies under babble at 20 dB SNR shared too few aligned keys to
-become candidates (eSpeak NG speech: 82 % did); with 20 + 8 all of them do, for
-25 % more bucket entries (``bench_dedup``)."""
+of a later word, unrelated clips share 7 times fewer keys (measured on the
+benchmark's speech), while copies keep about half of theirs, because words
+that keep their bits come in loud stretches. Shorter keys (20 + 8 bits) make
+every 1-2 s copy under babble at 20 dB SNR a candidate (24 + 12: 90-97 %), but
+unrelated clips then share keys often enough that the work per clip grew with
+the set (bench_dedup's replicas: 1.6 times the key pairs per clip at 4x)."""
 
 ALIGN_BLOCKS = 32
 ALIGN_TOLERANCE_FRAMES = 1

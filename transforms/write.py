@@ -1,5 +1,9 @@
 """Stage 9: write the manifests (one table per split) and the rejects table.
 
+* :class:`WriteTable`: rows (dicts) -> ``PREFIX/part-SSSSS-of-NNNNN.parquet``
+  under a build directory; :class:`WriteManifests`: manifest rows ->
+  ``PREFIX/data/SPLIT-SSSSS-of-NNNNN.parquet`` (the Hub's layout; the nightly
+  build's snapshot and delta use it too).
 * :class:`WriteDataset`: ``(accepted clips, rejects)`` -> Parquet under a build
   directory: ``manifests/data/SPLIT-SSSSS-of-NNNNN.parquet``,
   ``rejects/part-SSSSS-of-NNNNN.parquet`` and the accepted clips' fingerprints
@@ -39,7 +43,8 @@ from schemas.tables import (
   reject_row,
 )
 
-__all__ = ['WriteDataset', 'WriteParquet', 'MANIFEST_DATA_DIR']
+__all__ = ['WriteDataset', 'WriteParquet', 'WriteTable', 'WriteManifests',
+           'MANIFEST_DATA_DIR']
 
 SHARD_TEMPLATE = '-SSSSS-of-NNNNN'
 MANIFEST_DATA_DIR = 'manifests/data'
@@ -135,6 +140,62 @@ class WriteParquet(beam.PTransform):
             | 'Write' >> beam.io.Write(self._sink))
 
 
+def _parquet(build_dir: str, prefix: str, schema: pa.Schema, config: WriteConfig
+             ) -> WriteParquet:
+  return WriteParquet(f'{build_dir.rstrip("/")}/{prefix}', schema=schema,
+                      row_group_rows=config.row_group_rows, num_shards=config.num_shards,
+                      max_shard_bytes=config.max_shard_bytes)
+
+
+class WriteTable(beam.PTransform):
+  """Writes rows (dicts of ``schema``) as ``build_dir/prefix/part-SSSSS-of-NNNNN.parquet``.
+
+  Args:
+    build_dir: the directory (local or ``gs://``) of this build's files.
+    prefix: the table's directory inside it, a constant such as ``'rejects'``.
+    schema: the table's pyarrow schema.
+    config: shard count, shard size bound and row-group size.
+
+  Returns:
+    The written file names.
+  """
+  def __init__(self, *, build_dir: str, prefix: str, schema: pa.Schema, config: WriteConfig):
+    super().__init__()
+    self._sink = _parquet(build_dir, f'{prefix}/part', schema, config)
+
+  def expand(self, rows: beam.PCollection) -> beam.PCollection:
+    return rows | 'WriteParquet' >> self._sink
+
+
+class WriteManifests(beam.PTransform):
+  """Writes manifest rows by split, as ``build_dir/prefix/data/SPLIT-SSSSS-of-NNNNN.parquet``.
+
+  Args:
+    build_dir: the directory (local or ``gs://``) of this build's files.
+    prefix: ``'manifests'`` (a snapshot) or ``'delta'``.
+    sample_rate_hz: the clips' rate, recorded in the Audio feature.
+    config: shard count, shard size bound and row-group size.
+
+  Returns:
+    The written file names.
+  """
+  def __init__(self, *, build_dir: str, prefix: str, sample_rate_hz: int,
+               config: WriteConfig):
+    super().__init__()
+    self._build_dir = build_dir
+    self._prefix = prefix
+    self._schema = manifest_schema(sample_rate=sample_rate_hz)
+    self._config = config
+
+  def expand(self, rows: beam.PCollection) -> beam.PCollection:
+    by_split = rows | 'BySplit' >> beam.Partition(
+        lambda row, _: SPLITS.index(row['split']), len(SPLITS))
+    written = [part | f'Write{split}' >> _parquet(
+        self._build_dir, f'{self._prefix}/data/{split}', self._schema, self._config)
+               for split, part in zip(SPLITS, by_split, strict=True)]
+    return written | 'Written' >> beam.Flatten()
+
+
 class WriteDataset(beam.PTransform):
   """Writes accepted clips by split, and rejects, as sharded Parquet.
 
@@ -153,29 +214,20 @@ class WriteDataset(beam.PTransform):
     self._sample_rate_hz = sample_rate_hz
     self._config = config
 
-  def _parquet(self, prefix: str, schema: pa.Schema) -> WriteParquet:
-    return WriteParquet(f'{self._build_dir}/{prefix}', schema=schema,
-                        row_group_rows=self._config.row_group_rows,
-                        num_shards=self._config.num_shards,
-                        max_shard_bytes=self._config.max_shard_bytes)
-
   def expand(self, outputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
     clips, rejects = outputs
-    schema = manifest_schema(sample_rate=self._sample_rate_hz)
-    by_split = clips | 'BySplit' >> beam.Partition(
-        lambda clip, _: SPLITS.index(clip.split), len(SPLITS))
-    written = []
-    for split, part in zip(SPLITS, by_split, strict=True):
-      written.append(
-          part
-          | f'{split}Rows' >> beam.Map(manifest_row, **self._stamp)
-          | f'Write{split}' >> self._parquet(f'{MANIFEST_DATA_DIR}/{split}', schema))
-    written.append(
+    build_dir, config = self._build_dir, self._config
+    written = [
+        clips
+        | 'ManifestRows' >> beam.Map(manifest_row, **self._stamp)
+        | 'Manifests' >> WriteManifests(build_dir=build_dir, prefix='manifests',
+                                        sample_rate_hz=self._sample_rate_hz, config=config),
         clips
         | 'FingerprintRows' >> beam.Map(fingerprint_row, **self._stamp)
-        | 'WriteFingerprints' >> self._parquet('fingerprints/part', FINGERPRINT_SCHEMA))
-    written.append(
+        | 'WriteFingerprints' >> WriteTable(build_dir=build_dir, prefix='fingerprints',
+                                            schema=FINGERPRINT_SCHEMA, config=config),
         rejects
         | 'RejectRows' >> beam.Map(reject_row, **self._stamp)
-        | 'WriteRejects' >> self._parquet('rejects/part', REJECT_SCHEMA))
+        | 'WriteRejects' >> WriteTable(build_dir=build_dir, prefix='rejects',
+                                       schema=REJECT_SCHEMA, config=config)]
     return written | 'Written' >> beam.Flatten()
