@@ -70,6 +70,7 @@ from schemas.tables import (
   reject_row,
 )
 from schemas.withdrawals import Withdrawal, parse_withdrawals
+from transforms.describe import DescribeBuild
 from transforms.discover import ListUploads, PairUploads
 from transforms.select_new import SelectNewUploads
 from transforms.snapshot import AssembleSnapshot
@@ -198,10 +199,19 @@ def build_night(p: beam.Pipeline, *, uploads: str, output: str, staging: str, bu
                                                    for w in withdrawals]}}))
   summary_written = summary | 'WriteSummary' >> beam.Map(
       lambda s: write_json(f'{staging}/summary.json', s))
+  # Tonight's scorecards and report (withdrawn contributors left out); the card
+  # describes the snapshot's files.
+  shown = rejected | 'NotWithdrawn' >> beam.Filter(
+      lambda reject, gone: reject.contributor_id not in gone, withdrawn)
+  described = ((stored, shown, summary, written | 'AllWritten' >> beam.Flatten())
+               | 'Describe' >> DescribeBuild(
+                   build_dir=staging, build_id=build_id, pipeline_version=__version__,
+                   sample_rate_hz=config.sample_rate_hz, split_config=config.split))
   if finish_in_job:
     _ = summary | 'Finish' >> FinishNight(
         staging=staging, output=output, build_id=build_id, expected=base,
-        keep_builds=config.nightly.keep_builds, after=[*written, summary_written])
+        keep_builds=config.nightly.keep_builds,
+        after=[*written, summary_written, described])
 
 
 def _default_build_id() -> str:

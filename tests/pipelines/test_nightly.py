@@ -22,9 +22,11 @@ import time
 
 import numpy as np
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 import soxr
+import yaml
 
 from pipelines.make_sample import ACCEPTED
 from pipelines.nightly import main, run
@@ -325,6 +327,18 @@ def test_withdrawn_contributor_leaves_no_audio_anywhere(nights):
   assert s2['audio_objects_deleted'] == len(nights['withdrawn_audio'])
   assert sorted(r['audio_path'] for r in rows(out, 'night2', 'withdrawn')) == sorted(
       nights['withdrawn_audio'])
+
+
+def test_each_night_has_a_card_a_report_and_scorecards_without_the_withdrawn(nights):
+  out, withdrawn = nights['out'], nights['withdrawn']
+  build = f'{out}/builds/night2'
+  card = yaml.safe_load(read(f'{build}/README.md').decode().split('---\n')[1])
+  splits = card['dataset_info']['splits']
+  assert sum(split['num_examples'] for split in splits) == len(nights['night2'])
+  report = read(f'{build}/report.html').decode()
+  assert report.count('<svg') >= 8 and withdrawn not in report
+  scorecards = pq.read_table(f'{build}/contributors.parquet').to_pylist()
+  assert scorecards and withdrawn not in {row['contributor_id'] for row in scorecards}
 
 
 def test_rerun_after_the_kill_gives_the_rows_of_an_uninterrupted_run(nights):
