@@ -67,20 +67,21 @@ _BANDS = 33  # 32 adjacent pairs: one bit each
 
 MAX_BER = 0.32
 """Default match threshold: a BER at or below this at the alignment means the
-same recording. In the benchmark copies reach 0.32 (1.5 s clips under white
-noise at 20 dB SNR) while second readings of a 1-2 s prompt by the same talker
-come down to 0.26 (eSpeak NG voices, which share timing rules, to 0.20): on
-short clips the BER alone does not separate them. A match also needs the
-candidate rule (:data:`MIN_ALIGNED_BLOCKS`: shared keys lined up along the
-clip), which those readings did not pass. Haitsma and Kalker use 0.35 for 3 s
-blocks of music."""
+same recording. In ``bench_dedup`` (formant speech) copies reach 0.34 (1-2 s
+clips under noise at 20 dB SNR) and other performances start at 0.33; with
+eSpeak NG, second readings come down to 0.23. On short clips the BER alone does
+not separate them: a match also needs :data:`MAX_LOUD_BER` and the candidate
+rule (:data:`MIN_ALIGNED_BLOCKS`: shared keys lined up along the clip).
+Haitsma and Kalker use 0.35 for 3 s blocks of music."""
 
 MAX_LOUD_BER = 0.24
 """Default second threshold (:func:`loud_ber`): a match also needs the BER over
-the loud words of both clips at or below this. In ``bench_dedup`` copies reach
-0.21 (eSpeak NG speech, babble at 20 dB SNR) and 0.26 (formant speech, white
-noise at 20 dB SNR, 1-2 s clips), other performances of the same words start at
-0.25 (eSpeak NG second takes) and 0.32 (formant speech)."""
+the loud words of both clips at or below this. In ``bench_dedup`` (formant
+speech) copies reach 0.27 under noise at 20 dB SNR, and other performances of
+the same words start at 0.23; only pairs that also pass :data:`MAX_BER` and the
+candidate rule count, and no hard negative passed all three. With eSpeak NG,
+which reads the same words the same way sample for sample, second takes reach
+0.19 (see the README)."""
 
 LOUD_RANGE_DB = 20
 """Words this close to the clip's loudest word are loud (:func:`loud_ber`)."""
