@@ -25,9 +25,9 @@ standardize and trim functions, then :func:`~transforms.fingerprint.fingerprint`
   transforms from different families (edges, noise, gain, resampling, stereo,
   codec, applied in that order).
 * Hard negatives per original: ``second_take`` (same speaker, same device, same
-  prompt, another performance; eSpeak NG cannot vary a reading syllable by
-  syllable, so there it is a reading 4-10 % faster or slower and 3-8 pitch
-  units higher or lower), ``other_speaker`` (the same prompt read by
+  prompt, another performance; with eSpeak NG, whose readings vary word by word
+  only as :func:`_espeak_take` draws, also 4-10 % faster or slower and 3-8
+  pitch units higher or lower), ``other_speaker`` (the same prompt read by
   another speaker), ``shared_words`` (same speaker and device, a prompt sharing
   the first half of its words); and every pair of one speaker's originals
   (``same_speaker_other_prompt``: different prompts, which share words).
@@ -81,7 +81,7 @@ from pipelines.sample_audio import (
   sentence_words,
   synth_take,
 )
-from pipelines.tts import SENTENCES, VOICES
+from pipelines.tts import SENTENCES
 from pipelines.tts import engine as tts_engine
 from schemas.config import ConfigError, DecodeConfig, NearDedupConfig, TrimConfig, load_config
 from schemas.records import Clip, Reject
@@ -159,12 +159,17 @@ def _speakers(seed: int, count: int) -> list[_Speaker]:
         scipy.signal.butter(4, rng.uniform(3800, 7500), 'lowpass', fs=RATE_HZ, output='sos')])
     level_db, pitch, pace = float(rng.uniform(-12, 0)), rng.integers(30, 71), rng.integers(140, 191)
     if _SPEECH[0] == 'espeak':
-      voice = VOICES[index % len(VOICES)]
+      voice = _ESPEAK_VOICES[index % len(_ESPEAK_VOICES)]
     speakers.append(_Speaker(voice, sos, level_db, int(pitch), int(pace)))
   return speakers
 
 
 _SPEECH = ['formant']  # or 'espeak'; set in each worker
+_ESPEAK_VOICES = tuple(f'{language}+{variant}'
+                       for language in ('en-us', 'en', 'en-gb-x-rp', 'en-gb-scotland')
+                       for variant in ('m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7',
+                                       'f1', 'f2', 'f3', 'f4', 'f5'))
+"""One eSpeak NG voice per speaker (48: the 30 speakers of 300 originals never share one)."""
 _VOCABULARY = tuple(sorted({w.strip('.,').lower() for s in SENTENCES for w in s.split()}))
 
 
@@ -172,30 +177,27 @@ def _espeak_take(words: tuple[int, ...], speaker: _Speaker, take_seed: int) -> n
   """eSpeak NG reading the words at the speaker's pitch and pace.
 
   eSpeak NG reads a text the same way every time, sample for sample, which no
-  person does. Takes after the first (``take_seed % 2``) are performed
-  differently, as a person's second reading is: the pace changes by 4-10 % and
-  the pitch by 3-8 units overall, and word by word (SSML prosody) each word is
-  5-15 % faster or slower and up to 8 % higher or lower, with a 40-160 ms pause
-  before a quarter of them.
+  person does: every take is performed word by word (SSML prosody), each word
+  5-15 % faster or slower and up to 8 % higher or lower than the speaker's
+  norm, with a 40-160 ms pause before a quarter of them, as the take's seed
+  draws. Takes after the first (``take_seed % 2``) also change the pace by
+  4-10 % and the pitch by 3-8 units overall.
   """
   engine = tts_engine()
   rng = np.random.default_rng([take_seed, 4])
   pitch, pace = speaker.pitch, speaker.words_per_minute
-  text = [_VOCABULARY[w % len(_VOCABULARY)] for w in words]
-  ssml = bool(take_seed % 2)
-  if ssml:
+  if take_seed % 2:
     pace = round(pace * (1 + rng.choice([-1, 1]) * rng.uniform(0.04, 0.10)))
     pitch = int(np.clip(pitch + rng.choice([-1, 1]) * rng.integers(3, 9), 0, 99))
-    parts = []
-    for i, word in enumerate(text):
-      if i and rng.random() < 0.25:
-        parts.append(f'<break time="{int(rng.integers(40, 161))}ms"/>')
-      rate = 100 + rng.choice([-1, 1]) * int(rng.integers(5, 16))
-      parts.append(f'<prosody rate="{rate}%" pitch="{int(rng.integers(-8, 9)):+d}%">'
-                   f'{word}</prosody>')
-    text = ['<speak>', *parts, '</speak>']
-  x = soxr.resample(engine.say(' '.join(text), voice=speaker.voice, pitch=pitch,
-                               words_per_minute=pace, ssml=ssml),
+  parts = []
+  for i, w in enumerate(words):
+    if i and rng.random() < 0.25:
+      parts.append(f'<break time="{int(rng.integers(40, 161))}ms"/>')
+    rate = 100 + rng.choice([-1, 1]) * int(rng.integers(5, 16))
+    parts.append(f'<prosody rate="{rate}%" pitch="{int(rng.integers(-8, 9)):+d}%">'
+                 f'{_VOCABULARY[w % len(_VOCABULARY)]}</prosody>')
+  x = soxr.resample(engine.say(f'<speak>{" ".join(parts)}</speak>', voice=speaker.voice,
+                               pitch=pitch, words_per_minute=pace, ssml=True),
                     engine.sample_rate, RATE_HZ)
   x *= 10 ** (rng.uniform(-5.5, -3.5) / 20) / max(np.max(np.abs(x)), 1e-9)
   edge = np.zeros(int(0.3 * RATE_HZ))
@@ -471,7 +473,7 @@ def pair_metrics(clips: Sequence[EvalClip], *, config: NearDedupConfig) -> dict[
            and (loud is None or loud <= config.max_loud_ber))
     row['detected'] += int(hit)
     row['ber'].append(ber)
-    row['loud_ber'].append(1.0 if loud is None else loud)
+    row['loud_ber'].append(np.nan if loud is None else loud)  # too few loud words
     row['score'].append(score)
     row['ids'].append((a.upload_id, b.upload_id, b.detail, round(b.duration_s, 2)))
     row['hits'].append(hit)
@@ -584,6 +586,7 @@ def wrong_rejects(clips: Sequence[EvalClip], run: dict) -> list[dict]:
 
 def _quantiles(values: Sequence[float]) -> dict[str, float]:
   v = np.asarray(values, dtype=np.float64)
+  v = v[~np.isnan(v)]
   return {'min': float(v.min()), 'p50': float(np.median(v)), 'p95': float(np.quantile(v, 0.95)),
           'max': float(v.max())} if v.size else {}
 
@@ -748,8 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   closest = [{'kind': kind, 'pair': ids, 'loud_ber': loud, 'ber': ber, 'score': score}
              for kind in NEGATIVE_KINDS
              for loud, ber, score, ids in sorted(zip(
-                 pairs[kind]['loud_ber'], pairs[kind]['ber'], pairs[kind]['score'],
-                 pairs[kind]['ids'], strict=True))[:3]]
+                 np.nan_to_num(pairs[kind]['loud_ber'], nan=1.0), pairs[kind]['ber'],
+                 pairs[kind]['score'], pairs[kind]['ids'], strict=True))[:3]]
   for miss in misses:
     print(f'  missed {miss["kind"]}: {miss["pair"]} ber={miss["ber"]:.3f} '
           f'loud_ber={miss["loud_ber"]:.3f} score={miss["score"]}')
