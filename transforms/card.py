@@ -68,16 +68,17 @@ def card_metadata(*, summary: dict, profile: dict, shards: dict[str, dict],
   languages = _languages(profile)
   if languages:
     meta['language'] = languages
+  present = [split for split in SPLITS if shards[split]['num_examples']]  # empty: no files
   meta['configs'] = [{
       'config_name': 'default',
       'data_files': [{'split': split, 'path': f'{_MANIFESTS}/{split}-*.parquet'}
-                     for split in SPLITS],
+                     for split in present],
   }]
   meta['dataset_info'] = {
       'config_name': 'default',
       'features': _yaml_features(sample_rate_hz),
       'splits': [{'name': split, 'num_bytes': shards[split]['num_bytes'],
-                  'num_examples': shards[split]['num_examples']} for split in SPLITS],
+                  'num_examples': shards[split]['num_examples']} for split in present],
       'download_size': sum(part['download_bytes'] for part in shards.values()),
       'dataset_size': sum(part['num_bytes'] for part in shards.values()),
   }

@@ -107,6 +107,21 @@ class _ParquetSink(filebasedsink.FileBasedSink):
     self._file.close()
     self._file = None
 
+  def finalize_write(self, init_result, writer_results, unused_pre_finalize_results):
+    # Beam writes empty shards for an empty input; a split whose files hold no
+    # rows makes `datasets` fail on the whole directory ("corresponds to no
+    # data"), so a table without rows has no file at all.
+    paths = list(super().finalize_write(init_result, writer_results,
+                                        unused_pre_finalize_results))
+    rows = 0
+    for path in paths:
+      with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        rows += pq.ParquetFile(f).metadata.num_rows
+    if rows:
+      yield from paths
+    elif paths:
+      FileSystems.delete(paths)
+
 
 class WriteParquet(beam.PTransform):
   """Dict rows -> Parquet shards ``PREFIX-SSSSS-of-NNNNN.parquet``; returns the file names.

@@ -341,6 +341,17 @@ def test_each_night_has_a_card_a_report_and_scorecards_without_the_withdrawn(nig
   assert scorecards and withdrawn not in {row['contributor_id'] for row in scorecards}
 
 
+def test_a_snapshot_loads_with_datasets_and_its_audio_decodes_from_the_store(nights):
+  datasets = pytest.importorskip('datasets')
+  loaded = datasets.load_dataset('parquet', data_dir=f'{nights["out"]}/builds/night2/manifests')
+  # A split without clips has no file (an empty one would fail the whole load).
+  assert set(loaded) == {row['split'] for row in nights['night2']}
+  assert sum(len(part) for part in loaded.values()) == len(nights['night2'])
+  row = loaded['train'][0]
+  assert row['audio']['sampling_rate'] == 16000
+  assert len(row['audio']['array']) == pytest.approx(row['duration_s'] * 16000, abs=1)
+
+
 def test_rerun_after_the_kill_gives_the_rows_of_an_uninterrupted_run(nights):
   out, ref = nights['out'], nights['reference_out']
   for name in ('manifests', 'delta', 'rejects', 'fingerprints', 'state/uploads', 'withdrawn'):
