@@ -163,18 +163,15 @@ def _is_gcs(uri: str | None) -> bool:
 
 def _prepare_dataflow(options: PipelineOptions, argv: Sequence[str],
                       build_id: str | None) -> None:
-  build = options.view_as(BuildOptions)
-  for flag in ('uploads', 'output'):
-    value = getattr(build, flag)
-    if value and not _is_gcs(value):
-      raise ConfigError(f'--{flag}={value}: Dataflow workers cannot read the launcher\'s '
-                        'disk; use a gs:// location')
+  for view, flags, why in (
+      (BuildOptions, ('uploads', 'output'), "Dataflow workers cannot read the launcher's disk"),
+      (GoogleCloudOptions, ('temp_location', 'staging_location'),
+       'Dataflow stages and writes temporary files on Cloud Storage')):
+    for flag in flags:
+      value = getattr(options.view_as(view), flag)
+      if value and not _is_gcs(value):
+        raise ConfigError(f'--{flag}={value}: {why}; use a gs:// location')
   cloud = options.view_as(GoogleCloudOptions)
-  for flag in ('temp_location', 'staging_location'):
-    value = getattr(cloud, flag)
-    if value and not _is_gcs(value):
-      raise ConfigError(f'--{flag}={value}: Dataflow stages and writes temporary files on '
-                        'Cloud Storage; use a gs:// location')
   setup = options.view_as(SetupOptions)
   if not setup.setup_file and os.path.exists(SETUP_FILE):
     setup.setup_file = SETUP_FILE

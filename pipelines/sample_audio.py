@@ -218,6 +218,27 @@ def _render(rng: np.random.Generator, voice: Voice, *, sample_rate: int, n: int,
   return np.clip(speech + noise, -1.0, 1.0).astype(np.float32)
 
 
+def _targets(syllables, *, span: int, sample_rate: int, f0_hz: float) -> tuple[np.ndarray, ...]:
+  """Per-sample f0, vowel, formant scale and voiced and fricative envelopes of
+  (fricative_start_s, vowel_start_s, vowel_end_s, vowel, gain, f0_hz,
+  formant_scale) syllables, each target held until the next syllable."""
+  f0_target = np.full(span, f0_hz)
+  vowel_index = np.zeros(span, dtype=int)
+  formant_factor = np.ones(span)
+  voiced_env, fricative_env = np.zeros(span), np.zeros(span)
+  overlap = int(0.015 * sample_rate)
+  for fric_s, start_s, end_s, vowel, gain, f0, scale in syllables:
+    a, b, c = (min(round(x * sample_rate), span) for x in (fric_s, start_s, end_s))
+    f0_target[a:] = f0
+    vowel_index[a:] = vowel
+    formant_factor[a:] = scale
+    lo, hi = max(b - overlap, 0), min(c + overlap, span)
+    voiced_env[lo:hi] += gain * scipy.signal.windows.tukey(hi - lo, alpha=0.5)
+    if b > a:
+      fricative_env[a:b] = gain * scipy.signal.windows.tukey(b - a, alpha=0.8)
+  return f0_target, vowel_index, formant_factor, voiced_env, fricative_env
+
+
 def synth_speech(rng: np.random.Generator, *, sample_rate: int, duration_s: float,
                  voice: Voice) -> np.ndarray:
   """Renders a mono speech-like clip.
@@ -237,18 +258,10 @@ def synth_speech(rng: np.random.Generator, *, sample_rate: int, duration_s: floa
   syllables = _plan_syllables(rng, span_s=span / sample_rate, voice=voice)
 
   # Per-sample targets, held between syllables and then smoothed.
-  f0_target = np.empty(span)
-  vowel_index = np.empty(span, dtype=int)
-  voiced_env, fricative_env = np.zeros(span), np.zeros(span)
-  overlap = int(0.015 * sample_rate)
-  for fric_s, start_s, end_s, vowel, gain in syllables:
-    a, b, c = (round(x * sample_rate) for x in (fric_s, start_s, end_s))
-    f0_target[a:] = voice.f0_hz * 2 ** (rng.normal(0, 2.0) / 12)
-    vowel_index[a:] = vowel
-    lo, hi = max(b - overlap, 0), min(c + overlap, span)
-    voiced_env[lo:hi] += gain * scipy.signal.windows.tukey(hi - lo, alpha=0.5)
-    if b > a:
-      fricative_env[a:b] = gain * scipy.signal.windows.tukey(b - a, alpha=0.8)
+  f0_target, vowel_index, _, voiced_env, fricative_env = _targets(
+      ((fric_s, start_s, end_s, vowel, gain, voice.f0_hz * 2 ** (rng.normal(0, 2.0) / 12), 1.0)
+       for fric_s, start_s, end_s, vowel, gain in syllables),
+      span=span, sample_rate=sample_rate, f0_hz=voice.f0_hz)
 
   return _render(rng, voice, sample_rate=sample_rate, n=n, edge=edge, f0_target=f0_target,
                  vowel_index=vowel_index, formant_factor=1.0, voiced_env=voiced_env,
@@ -425,20 +438,10 @@ def _render_plan(rng: np.random.Generator, plan: list, *, span_s: float, voice: 
   edge = round(_EDGE_S * sample_rate)
   span = round(span_s * sample_rate)
   n = span + 2 * edge
-  f0_target = np.full(span, voice.f0_hz)
-  vowel_index = np.zeros(span, dtype=int)
-  formant_factor = np.ones(span)
-  voiced_env, fricative_env = np.zeros(span), np.zeros(span)
-  overlap = int(0.015 * sample_rate)
-  for fric_s, start_s, end_s, vowel, gain, pitch_st, scale in plan:
-    a, b, c = (min(round(x * sample_rate), span) for x in (fric_s, start_s, end_s))
-    f0_target[a:] = voice.f0_hz * 2 ** (pitch_st / 12)
-    vowel_index[a:] = vowel
-    formant_factor[a:] = scale
-    lo, hi = max(b - overlap, 0), min(c + overlap, span)
-    voiced_env[lo:hi] += gain * scipy.signal.windows.tukey(hi - lo, alpha=0.5)
-    if b > a:
-      fricative_env[a:b] = gain * scipy.signal.windows.tukey(b - a, alpha=0.8)
+  f0_target, vowel_index, formant_factor, voiced_env, fricative_env = _targets(
+      ((fric_s, start_s, end_s, vowel, gain, voice.f0_hz * 2 ** (pitch_st / 12), scale)
+       for fric_s, start_s, end_s, vowel, gain, pitch_st, scale in plan),
+      span=span, sample_rate=sample_rate, f0_hz=voice.f0_hz)
 
   # pocketfft is slow on prime lengths: the noise is drawn at a fast length and cut.
   return _render(rng, voice, sample_rate=sample_rate, n=n, edge=edge, f0_target=f0_target,
