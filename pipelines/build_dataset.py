@@ -24,6 +24,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import __version__
+from pipelines.job_metrics import job_metrics
 from pipelines.options import BuildOptions, check_build_id, normalize_uri
 from pipelines.progress import live_progress
 from pipelines.publish import (
@@ -187,6 +188,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     _LOG.info('The %s job of %s was written or submitted; it publishes %s', runner,
               build_id, final)
     return {'build_id': build_id, 'path': final, 'runner': runner, 'launched': True}
+  if build.metrics_json:
+    write_json(build.metrics_json, job_metrics(p.result))
   if in_job:
     summary = read_json(f'{final}/summary.json')
   else:

