@@ -50,6 +50,10 @@ __all__ = ['WriteDataset', 'WriteParquet', 'WriteTable', 'WriteManifests',
            'MANIFEST_DATA_DIR']
 
 SHARD_TEMPLATE = '-SSSSS-of-NNNNN'
+METADATA_CODEC = 'zstd'
+"""Metadata columns are dictionary-encoded and zstd-compressed; binary columns
+(FLAC audio, fingerprints) are written as they are: they do not compress, and
+readers then copy them out without decompressing."""
 STAGE = 'write'
 MANIFEST_DATA_DIR = 'manifests/data'
 
@@ -78,6 +82,22 @@ class _CountingFile:
       self.closed = True
 
 
+def _leaf_columns(field: pa.Field, prefix: str = '') -> list[tuple[str, pa.DataType]]:
+  path = f'{prefix}{field.name}'
+  if pa.types.is_struct(field.type):
+    return [leaf for child in field.type for leaf in _leaf_columns(child, f'{path}.')]
+  if pa.types.is_list(field.type):
+    return _leaf_columns(field.type.value_field, f'{path}.list.')
+  return [(path, field.type)]
+
+
+def _columns_by_kind(schema: pa.Schema) -> tuple[list[str], list[str]]:
+  """Parquet column paths of ``schema``: (binary columns, the others)."""
+  leaves = [leaf for field in schema for leaf in _leaf_columns(field)]
+  raw = [path for path, kind in leaves if pa.types.is_binary(kind)]
+  return raw, [path for path, _ in leaves if path not in raw]
+
+
 class _ParquetSink(filebasedsink.FileBasedSink):
   """Writes Arrow tables (one row group each) to Parquet shards.
 
@@ -101,7 +121,11 @@ class _ParquetSink(filebasedsink.FileBasedSink):
     # FileBasedSinkWriter.at_capacity() reads sink.byte_counter.bytes_written;
     # Beam's own counter lacks what pyarrow needs of a file (closed, tell).
     self.byte_counter = self._file
-    return pq.ParquetWriter(self._file, self._schema, compression='none')
+    raw_columns, other_columns = _columns_by_kind(self._schema)
+    return pq.ParquetWriter(
+        self._file, self._schema, use_dictionary=other_columns,
+        compression={**dict.fromkeys(raw_columns, 'none'),
+                     **dict.fromkeys(other_columns, METADATA_CODEC)})
 
   def write_record(self, writer, table: pa.Table):
     start = time.perf_counter_ns()

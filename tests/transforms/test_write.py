@@ -82,5 +82,22 @@ def test_runner_chosen_shards_are_bounded_in_bytes(tmp_path):
     rows += meta.num_rows
     assert all(meta.row_group(g).num_rows <= 10 for g in range(meta.num_row_groups))
     largest_group = max(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
-    assert os.path.getsize(path) < config.max_shard_bytes + largest_group + 20_000  # + footer
+    footer = meta.serialized_size + 8  # the footer's length and the magic bytes
+    assert os.path.getsize(path) < config.max_shard_bytes + largest_group + footer
   assert rows == 300
+
+
+def test_metadata_columns_are_compressed_and_audio_is_not(tmp_path):
+  """zstd and dictionaries for metadata columns; FLAC bytes stored as they are."""
+  with local_pipeline() as p:
+    _ = ((p | 'Clips' >> beam.Create([accepted(i, 'train') for i in range(20)]),
+          p | 'Rejects' >> beam.Create([]))
+         | WriteDataset(build_dir=str(tmp_path), build_id='b1', pipeline_version='v',
+                        sample_rate_hz=16000, config=WriteConfig()))
+  [path] = glob.glob(f'{tmp_path}/manifests/data/train-*.parquet')
+  group = pq.ParquetFile(path).metadata.row_group(0)
+  columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+  assert columns['audio.bytes'].compression == 'UNCOMPRESSED'
+  assert columns['contributor_id'].compression == 'ZSTD'
+  assert columns['split'].compression == 'ZSTD'
+  assert any('DICTIONARY' in encoding for encoding in columns['split'].encodings)
