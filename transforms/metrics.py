@@ -14,7 +14,6 @@ from __future__ import annotations
 import unicodedata
 
 import numpy as np
-import pyloudnorm
 
 __all__ = ['clipping_ratio', 'peak_dbfs', 'dc_offset', 'loudness_lufs', 'wada_snr_db',
            'vad_probabilities', 'speech_ratio', 'dropout_ratio', 'bandwidth_hz',
@@ -108,6 +107,9 @@ def loudness_lufs(x: np.ndarray, *, sample_rate: int) -> float | None:
   """
   if x.shape[0] < int(0.4 * sample_rate) + 1:
     return None
+  # Imported on first use: pyloudnorm imports scipy.signal (1.5-3 s of start-up),
+  # which the launching process and workers that never measure do not need.
+  import pyloudnorm  # noqa: PLC0415
   value = pyloudnorm.Meter(sample_rate).integrated_loudness(x.astype(np.float64))
   return float(value) if np.isfinite(value) else None
 
