@@ -19,8 +19,11 @@ BUILD_ID ?= $(shell date -u +%Y%m%dT%H%M%SZ)
 NIGHTLY_OUT ?= $(OUT)/nightly
 NIGHTLY_CONFIG ?= configs/nightly.yaml
 WITHDRAWALS ?=
+HOURS ?= 2
+SCALING_HOURS ?= 0.5,2,8
 
-.PHONY: setup sample run nightly test lint bench bench-dedup clean dataflow template
+.PHONY: setup sample run nightly test lint bench bench-dedup bench-throughput bench-scaling \
+  clean dataflow template
 
 $(INSTALLED): setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +57,18 @@ bench: $(INSTALLED)
 	mkdir -p bench
 	$(BIN)/python -m pipelines.bench_metrics --out bench/metrics.json
 	$(BIN)/python -m pipelines.bench_nightly --out bench/nightly.json
+	$(BIN)/python -m pipelines.bench_throughput --hours $(HOURS) --out bench/throughput.json
+
+# Throughput alone, e.g. make bench-throughput HOURS=0.5 (corpora are kept in bench/corpus).
+bench-throughput: $(INSTALLED)
+	mkdir -p bench
+	$(BIN)/python -m pipelines.bench_throughput --hours $(HOURS) --out bench/throughput.json
+
+# Cost per audio hour at several corpus sizes (the 8 h corpus takes a while to generate).
+bench-scaling: $(INSTALLED)
+	mkdir -p bench
+	$(BIN)/python -m pipelines.bench_throughput --hours $(SCALING_HOURS) --skip librosa,datasets \
+	  --out bench/scaling.json
 
 bench-dedup: $(INSTALLED)
 	mkdir -p bench

@@ -25,13 +25,16 @@ import multiprocessing
 import os
 import shutil
 import sys
+from fractions import Fraction
 
+import av
 import numpy as np
 
 from pipelines.publish import read_json
 from pipelines.sample_audio import EXTENSIONS, encode_audio, random_voice, synth_speech
 
-__all__ = ['make_corpus', 'clip_plan', 'FORMAT_MIX', 'MEAN_DURATION_S', 'UPLOADS']
+__all__ = ['make_corpus', 'make_long_upload', 'clip_plan', 'FORMAT_MIX', 'MEAN_DURATION_S',
+           'UPLOADS']
 
 FORMAT_MIX = (('webm_opus', 48000, 0.5), ('m4a_aac', 44100, 0.25), ('wav_pcm16', 48000, 0.25))
 """(format, sample rate in Hz, share of clips)."""
@@ -125,6 +128,37 @@ def make_corpus(root: str, *, hours: float, seed: int = 0, processes: int | None
   with open(stamp, 'w', encoding='utf-8') as f:
     json.dump(done, f, indent=2)
   return done
+
+
+def make_long_upload(root: str, *, hours: float = 2.0) -> str:
+  """One upload of ``hours`` of webm/opus with no duration in its header, the
+  way a browser's MediaRecorder streams it; returns its uploads directory.
+
+  Six seconds of speech repeat; frames are encoded as they are made, so the
+  file is written in bounded memory too. Reused once written.
+  """
+  uploads = os.path.join(root, f'long-{hours:g}h', UPLOADS)
+  stem = os.path.join(uploads, 'speaker-long', 'live-recording')
+  if os.path.exists(stem + '.json'):
+    return uploads
+  os.makedirs(os.path.dirname(stem), exist_ok=True)
+  rate, frame = 48000, 960
+  rng = np.random.default_rng(2)
+  speech = synth_speech(rng, sample_rate=rate, duration_s=6.0, voice=random_voice(rng))
+  speech = np.ascontiguousarray(speech[:len(speech) // frame * frame], np.float32)
+  with av.open(stem + '.webm', mode='w', format='webm', options={'live': '1'}) as container:
+    stream = container.add_stream('libopus', rate=rate, layout='mono')
+    stream.bit_rate = 32_000
+    for pts in range(0, int(hours * 3600 * rate), frame):
+      start = pts % len(speech)
+      chunk = av.AudioFrame.from_ndarray(speech[None, start:start + frame], format='fltp',
+                                         layout='mono')
+      chunk.sample_rate, chunk.pts, chunk.time_base = rate, pts, Fraction(1, rate)
+      container.mux(stream.encode(chunk))
+    container.mux(stream.encode(None))
+  with open(stem + '.json', 'w', encoding='utf-8') as f:
+    json.dump({'contributor_id': 'speaker-long', 'consent': True}, f)
+  return uploads
 
 
 def main(argv: list[str] | None = None) -> int:

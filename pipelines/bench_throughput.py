@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 
-from pipelines.bench_corpus import make_corpus
+from pipelines.bench_corpus import make_corpus, make_long_upload
 from pipelines.bench_jobs import datasets_job, floor_job, librosa_job
 from pipelines.publish import read_json
 from transforms.common import TIME_SUFFIX
@@ -194,6 +194,17 @@ def startup(*, corpus_root: str, work: str) -> dict:
           'one_upload_stages_s': sum(stage_costs(build['metrics']).values())}
 
 
+def long_upload(*, corpus_root: str, work: str) -> dict:
+  """A build of one 2-hour webm upload whose header has no duration."""
+  uploads = make_long_upload(corpus_root, hours=2.0)
+  build = run_build(uploads, os.path.join(work, 'long-upload'))
+  size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(uploads, '*', '*.webm')))
+  return {'file_mib': size / 2 ** 20, 'wall_s': build['wall_s'],
+          'rejected': build['summary']['rejected'], 'accepted': build['summary']['accepted'],
+          'peak_rss_mib': build['peak_rss_mib'],
+          'peak_rss_mib_by_process': build['peak_rss_mib_by_process']}
+
+
 def _fmt(value, spec='.1f') -> str:
   return '-' if value is None else format(value, spec)
 
@@ -241,6 +252,11 @@ def format_table(result: dict) -> str:
                          ('Beam, start-up, rest', full['cpu_s'] - sum(full['stages_s'].values()))]:
     lines.append(f'{stage:<24}{seconds:>8.1f}{100 * seconds / full["cpu_s"]:>7.0f}%'
                  f'{1000 * seconds / full["audio_s"]:>12.2f}')
+  if 'long_upload' in result:
+    long = result['long_upload']
+    lines.append(f'a 2 h webm upload without duration ({long["file_mib"]:.0f} MiB): '
+                 f'rejected {long["rejected"]}, peak RSS {long["peak_rss_mib"]:.0f} MiB, '
+                 f'{long["wall_s"]:.1f} s')
   if 'startup' in result:
     s = result['startup']
     lines += ['', f'start-up: import {s["import_s"]:.1f} s; a build of one upload '
@@ -261,12 +277,14 @@ def main(argv: list[str] | None = None) -> int:
   sizes = [float(h) for h in args.hours.split(',')]
   work = tempfile.mkdtemp(prefix='bench_throughput_')
   try:
-    report = {'startup': startup(corpus_root=args.corpus, work=work), 'runs': []}
+    report = {'startup': startup(corpus_root=args.corpus, work=work),
+              'long_upload': long_upload(corpus_root=args.corpus, work=work), 'runs': []}
     for hours in sizes:
       result = measure(hours=hours, corpus_root=args.corpus, work=work,
                        skip=skip if hours == sizes[0] else skip | {'librosa', 'datasets'})
       report['runs'].append(result)
-      print(format_table({**result, 'startup': report['startup']}), flush=True)
+      print(format_table({**result, 'startup': report['startup'],
+                          'long_upload': report['long_upload']}), flush=True)
       print(flush=True)
   finally:
     shutil.rmtree(work, ignore_errors=True)
