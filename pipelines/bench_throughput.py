@@ -247,7 +247,7 @@ def format_table(result: dict) -> str:
   lines.append(f'accepted {full["accepted"]} of {full["uploads"]} uploads; '
                f'CPU per audio hour: {full["cpu_s"] / (full["audio_s"] / 3600):.0f} s; '
                f'{full["processes"]} processes')
-  lines += ['', f'{"stage":<24}{"s":>8}{"share":>8}{"ms/audio s":>12}']
+  lines += ['', f'{"stage (thread CPU)":<24}{"s":>8}{"share":>8}{"ms/audio s":>12}']
   for stage, seconds in [*full['stages_s'].items(),
                          ('Beam, start-up, rest', full['cpu_s'] - sum(full['stages_s'].values()))]:
     lines.append(f'{stage:<24}{seconds:>8.1f}{100 * seconds / full["cpu_s"]:>7.0f}%'

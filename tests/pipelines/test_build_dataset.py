@@ -24,6 +24,7 @@ from pipelines.make_sample import ACCEPTED
 from schemas.config import BuildConfig, ConfigError
 from schemas.records import METRIC_FIELDS, REASONS
 from schemas.tables import REJECT_SCHEMA, manifest_schema
+from tests.pipelines.conftest import BUILT_METRICS
 from transforms.decode import decode_bytes
 from transforms.encode import content_id
 from transforms.split import split_of
@@ -216,3 +217,15 @@ def test_cli_reports_config_errors_with_exit_code_2(tmp_path, sample):
   assert result.returncode == 2
   assert 'trim.padding_s' in result.stderr
   assert not (tmp_path / 'out').exists()
+
+
+def test_metrics_json_holds_counters_and_stage_timings(built, tmp_path_factory):
+  _, summary, _ = built
+  metrics = json.loads((tmp_path_factory.getbasetemp() / BUILT_METRICS).read_text())
+  timings = metrics['distributions']
+  assert metrics['counters']['decode.received'] == timings['decode.us']['count']
+  assert metrics['counters']['measure.received'] == timings['fingerprint.us']['count']
+  for stage in ('decode', 'standardize', 'trim', 'measure', 'fingerprint', 'filter', 'encode',
+                'dedup', 'near_dedup', 'split', 'write'):
+    assert timings[f'{stage}.us']['sum'] > 0, stage
+  assert timings['split.us']['count'] == summary['accepted']
