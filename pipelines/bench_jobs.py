@@ -101,8 +101,13 @@ def floor_job(paths: Sequence[str], *, processes: int | None = None) -> dict:
 
 def librosa_job(paths: Sequence[str], *, out_dir: str, processes: int | None = None) -> dict:
   """``librosa.load(sr=16000)`` + ``librosa.effects.trim`` + ``soundfile.write`` per file."""
+  import audioread
   os.makedirs(out_dir, exist_ok=True)
-  return _pool_job(_librosa_file, [(p, out_dir) for p in paths], processes=processes)
+  job = _pool_job(_librosa_file, [(p, out_dir) for p in paths], processes=processes)
+  # soundfile reads wav; webm and m4a go to audioread, which needs FFmpeg's command
+  # line (or GStreamer): without one they fail with NoBackendError.
+  job['audioread_backends'] = [b.__name__ for b in audioread.available_backends()]
+  return job
 
 
 def _trim_example(example: dict) -> dict:

@@ -229,6 +229,8 @@ def format_table(result: dict) -> str:
     lines.append(f'{label:<28}{_fmt(job["audio_s_per_cpu_s"]):>14}'
                  f'{_fmt(job["audio_s_per_wall_s"]):>15}{job["wall_s"]:>9.1f}'
                  f'{job["cpu_s"]:>9.1f}{job["peak_rss_mib"]:>14.0f}')
+    if 'audioread_backends' in job:
+      lines.append(f'{"":<28}audioread backends: {", ".join(job["audioread_backends"]) or "none"}')
     if job.get('failed'):
       lines.append(f'{"":<28}{job["failed"]} of {job["files"]} files failed: '
                    f'{next(iter(job["errors"]))[:90]}')
