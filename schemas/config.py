@@ -49,8 +49,13 @@ class DecodeConfig:
   max_sample_rate_hz: int = 384_000
   max_channels: int = 8
   clipping_min_run: int = 3
+  timeout_s: float = 30.0
+  max_memory_mb: int = 1024
 
   def validate(self, prefix: str) -> None:
+    _check(self.timeout_s > 0, f'{prefix}.timeout_s', self.timeout_s, 'must be positive')
+    _check(self.max_memory_mb >= 64, f'{prefix}.max_memory_mb', self.max_memory_mb,
+           'must be at least 64 (MB)')
     _check(self.max_duration_s > 0, f'{prefix}.max_duration_s', self.max_duration_s,
            'must be positive')
     _check(0 < self.min_sample_rate_hz <= self.max_sample_rate_hz,
