@@ -89,10 +89,11 @@ def _parse_timestamp(value: str) -> str:
   try:
     parsed = datetime.datetime.fromisoformat(
         value.replace('z', 'Z').replace('Z', '+00:00').replace('t', 'T'))
-  except ValueError as e:
+    utc = parsed.astimezone(datetime.timezone.utc)
+  except (ValueError, OverflowError) as e:  # OverflowError: past year 9999 in UTC
     raise MetadataError(
         'invalid_metadata', f'uploaded_at={value[:64]!r} is not a valid date: {e}') from e
-  return parsed.astimezone(datetime.timezone.utc).isoformat().replace('+00:00', 'Z')
+  return utc.isoformat().replace('+00:00', 'Z')
 
 
 def parse_sidecar(data: bytes, *, default_upload_id: str) -> UploadMetadata:

@@ -111,11 +111,15 @@ def _decode_soundfile(data: bytes, container: str, config: DecodeConfig) -> Deco
 
 def _decode_pyav(data: bytes, container: str, config: DecodeConfig) -> Decoded:
   try:
-    with av.open(io.BytesIO(data), mode='r') as reader:
+    # Tags are the uploader's bytes: a non-UTF-8 title must not fail the decode.
+    with av.open(io.BytesIO(data), mode='r', metadata_errors='replace') as reader:
       stream = next((s for s in reader.streams if s.type == 'audio'), None)
       if stream is None:
         raise RejectUpload('no_audio_stream', f'the {container} holds no audio stream')
       context = stream.codec_context
+      if context is None:
+        raise RejectUpload('undecodable', f'FFmpeg has no decoder for the audio stream '
+                           f'of this {container}')
       sample_rate, channels = context.sample_rate, context.layout.nb_channels
       duration_s = (float(stream.duration * stream.time_base) if stream.duration
                     else (reader.duration / av.time_base if reader.duration else None))

@@ -36,6 +36,8 @@ def test_explicit_upload_id_wins():
     ({'contributor_id': 'c', 'uploaded_at': 'yesterday'}, 'invalid_metadata', 'RFC 3339'),
     ({'contributor_id': 'c', 'uploaded_at': '2026-13-45T00:00:00Z'}, 'invalid_metadata',
      'not a valid date'),
+    ({'contributor_id': 'c', 'uploaded_at': '9999-12-31T23:59:59-23:59'}, 'invalid_metadata',
+     'date value out of range'),  # found by the fuzzer: an OverflowError before
     ({'contributor_id': 'c', 'locale': 'english please'}, 'invalid_metadata', 'BCP 47'),
     ({'contributor_id': 'c' * 600}, 'invalid_metadata', 'at most 512'),
     ({'contributor_id': 'c\x00d'}, 'invalid_metadata', 'U+0000 at position 1'),
