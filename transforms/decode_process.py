@@ -117,6 +117,11 @@ class DecoderProcess:
     self._child: subprocess.Popen | None = None
     self._stderr = None
 
+  @property
+  def pid(self) -> int | None:
+    """The running child's process id, or None."""
+    return self._child.pid if self._child is not None else None
+
   def start(self) -> None:
     """Starts the child now (it takes ~2 s to load its libraries), not at the first upload."""
     self._running()
