@@ -18,7 +18,8 @@ consent         bool      optional; when the config requires consent, a missing
 
 Unknown keys are ignored so that the platform can add fields without breaking
 builds. Strings carry no control characters (a transcript may hold tabs and
-line breaks); ids are at most 512 characters, transcripts 20,000. Values are data: nothing here ever decides where a file is written.
+line breaks); ids are at most 512 characters, transcripts 20,000. Values are
+data: nothing here ever decides where a file is written.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ class DecoderProcess:
     self.close(kill=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [_PROJECT_ROOT, *filter(None, [os.environ.get('PYTHONPATH')])]))
-    self._stderr = tempfile.TemporaryFile()
+    self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the child
     self._child = subprocess.Popen(
         [sys.executable, '-m', 'transforms.decode_process',
          '--max_memory_mb', str(self._config.max_memory_mb)],
