@@ -34,8 +34,8 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.common import inc_counter
 
 __all__ = ['ConservationError', 'staging_dir', 'remove_stale_staging', 'count_rows',
-           'verify_build', 'promote', 'write_latest', 'read_json', 'write_json', 'build_dir', 'publish', 'PublishBuild',
-           'SUMMARY_NAME']
+           'verify_build', 'promote', 'write_latest', 'read_json', 'write_json', 'build_dir',
+           'publish', 'PublishBuild', 'SUMMARY_NAME']
 
 SUMMARY_NAME = 'summary.json'
 _STAGE = 'publish'
