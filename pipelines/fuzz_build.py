@@ -11,6 +11,7 @@ Writes :func:`~pipelines.fuzz_corpus.fuzz_corpus` uploads under
 * conservation: every upload is in exactly one row, of the manifests or the
   rejects, and the summary's counts agree;
 * every reject has a reason other than ``internal_error`` and a detail;
+* ``report.html`` holds no ``<script>`` (ids and transcripts carry some);
 * no process of the build (launcher, Beam workers, decoder children) peaked
   above ``--max_rss_mb`` of resident memory (sampled from ``/proc`` every
   0.1 s: ``VmHWM``, each process's own high-water mark);
@@ -154,6 +155,9 @@ def _check(summary: dict, memory: dict, *, out: str, expected_paths: set[str],
                       ('not an upload', invented)):
     if paths:
       failures.append(f'{len(paths)} uploads {what}, e.g. {paths[:3]}')
+  with open(f'{build}/report.html', encoding='utf-8') as f:
+    if '<script' in f.read().lower():  # hostile ids and transcripts are shown as text
+      failures.append('report.html holds a <script> element')
   internal = [r for r in rejects if r['reason'] == 'internal_error' or not r['detail']]
   if internal:
     failures.append(f'{len(internal)} rejects without a meaningful reason, e.g. '

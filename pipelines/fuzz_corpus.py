@@ -71,15 +71,16 @@ def _soundfile_bytes(samples: np.ndarray, rate: int, fmt: str, subtype: str) -> 
 
 def seed_uploads(rng: np.random.Generator) -> dict[str, bytes]:
   """Valid files by name: every upload format, mono and stereo, and a 24-bit AIFF."""
-  speech = synth_speech(rng, sample_rate=_SEED_RATE_HZ, duration_s=2.0,
-                        voice=random_voice(rng))
-  stereo = np.stack([speech, 0.5 * speech], axis=1)
+  def speech() -> np.ndarray:  # another voice each time: the seeds are no duplicates
+    return synth_speech(rng, sample_rate=_SEED_RATE_HZ, duration_s=3.0, voice=random_voice(rng))
   seeds = {}
   for fmt in FORMATS:
-    seeds[f'{fmt}{EXTENSIONS[fmt]}'] = encode_audio(speech, sample_rate=_SEED_RATE_HZ, fmt=fmt)
+    seeds[f'{fmt}{EXTENSIONS[fmt]}'] = encode_audio(speech(), sample_rate=_SEED_RATE_HZ,
+                                                    fmt=fmt)
+    mono = speech()
     seeds[f'{fmt}_stereo{EXTENSIONS[fmt]}'] = encode_audio(
-        stereo, sample_rate=_SEED_RATE_HZ, fmt=fmt)
-  seeds['aiff_pcm24.aiff'] = _soundfile_bytes(speech, _SEED_RATE_HZ, 'AIFF', 'PCM_24')
+        np.stack([mono, 0.5 * mono], axis=1), sample_rate=_SEED_RATE_HZ, fmt=fmt)
+  seeds['aiff_pcm24.aiff'] = _soundfile_bytes(speech(), _SEED_RATE_HZ, 'AIFF', 'PCM_24')
   return seeds
 
 
@@ -230,6 +231,7 @@ def _hostile_ids() -> Iterator[tuple[str, dict]]:
     yield f'upload_{name}', {'upload_id': value}
     yield f'contributor_{name}', {'contributor_id': value or 'c'}
     yield f'prompt_{name}', {'prompt_id': value}
+    yield f'transcript_{name}', {'transcript': value}
 
 
 def fuzz_corpus(*, count: int = 1000, seed: int = 0) -> Iterator[FuzzCase]:
