@@ -23,7 +23,7 @@ HOURS ?= 2
 SCALING_HOURS ?= 0.5,2,8
 
 .PHONY: setup sample run nightly test lint bench bench-dedup bench-throughput bench-scaling \
-  clean dataflow template
+  fuzz fuzz-long clean dataflow template
 
 $(INSTALLED): setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,17 @@ bench-dedup: $(INSTALLED)
 	mkdir -p bench
 	$(BIN)/python -m pipelines.bench_dedup --out bench/dedup.json
 
+# Hostile uploads through the whole build (README, Reliability); FUZZ_COUNT uploads at least.
+FUZZ_COUNT ?= 1000
+FUZZ_RUNS ?= 200000
+fuzz: $(INSTALLED)
+	$(BIN)/python -m pipelines.fuzz_build --work fuzz --count $(FUZZ_COUNT)
+
+# The coverage-guided fuzzers (atheris) of decoding and sidecar parsing, for longer.
+fuzz-long: $(INSTALLED)
+	$(BIN)/python -m tests.fuzz.atheris_targets --target decode -atheris_runs=$(FUZZ_RUNS)
+	$(BIN)/python -m tests.fuzz.atheris_targets --target sidecar -atheris_runs=$(FUZZ_RUNS)
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check pipelines transforms schemas tests deploy setup.py
 
@@ -89,4 +100,4 @@ template:
 	PROJECT=$(PROJECT) REGION=$(REGION) BUCKET=$(BUCKET) deploy/build_template.sh
 
 clean:
-	rm -rf $(OUT) data bench build *.egg-info .pytest_cache
+	rm -rf $(OUT) data bench fuzz build *.egg-info .pytest_cache

@@ -38,7 +38,11 @@ setuptools.setup(
         # datasets < 4 decodes Audio with soundfile; 4.x and later need torchcodec and torch,
         # whose PyPI builds failed to load here (CUDA libraries), so 3.6 is the verified one.
         # pillow: reads the report's headless-Chromium screenshot.
+        # atheris: coverage-guided fuzzing of decoding and sidecar parsing (tests/fuzz); its
+        # wheels cover CPython 3.11-3.13 on x86-64 Linux, elsewhere it would need clang to build.
         'test': ['pytest>=8', 'ruff>=0.6', 'espeakng-loader>=0.2', 'gcp-storage-emulator>=2026.7',
-                 'datasets>=3.6,<4', 'duckdb>=1.1', 'pillow>=10'],
+                 'datasets>=3.6,<4', 'duckdb>=1.1', 'pillow>=10',
+                 'atheris>=3.0; platform_system == "Linux" and platform_machine == "x86_64" '
+                 'and python_version >= "3.11" and python_version < "3.14"'],
     },
 )

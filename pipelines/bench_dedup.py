@@ -99,7 +99,7 @@ from transforms.standardize import standardize
 from transforms.trim import sound_span
 
 __all__ = ['EvalClip', 'build_eval_set', 'pair_metrics', 'main', 'TRANSFORMS',
-           'NEGATIVE_KINDS']
+           'NEGATIVE_KINDS', 'rotate_words']
 
 RATE_HZ = 16000  # synthesis and the pipeline's standard rate
 NATIVE_RATES_HZ = (16000, 44100, 48000)
@@ -458,7 +458,7 @@ def _candidate_score(a: EvalClip, b: EvalClip, keys: dict) -> int:
 def pair_metrics(clips: Sequence[EvalClip], *, config: NearDedupConfig) -> dict[str, dict]:
   """Per kind of pair: how many, how many detected (candidate, and a match by
   both scores), the BERs, loud-word BERs and candidate scores."""
-  keys = {c.upload_id: lsh_key_arrays(c.fingerprint) for c in clips}
+  keys = {c.upload_id: lsh_key_arrays(c.fingerprint, c.levels) for c in clips}
   out = collections.defaultdict(
       lambda: {'pairs': 0, 'detected': 0, 'ber': [], 'loud_ber': [], 'score': [], 'ids': [],
                'hits': []})
@@ -480,7 +480,7 @@ def pair_metrics(clips: Sequence[EvalClip], *, config: NearDedupConfig) -> dict[
   return dict(out)
 
 
-def _rotate(words: np.ndarray, places: int) -> np.ndarray:
+def rotate_words(words: np.ndarray, places: int) -> np.ndarray:
   """Every word's 32 bits rotated left: the bands shifted by ``places``."""
   if places % 32 == 0:
     return words
@@ -499,7 +499,7 @@ class _ReplicaClipsFn(beam.DoFn):
     for upload_id, contributor_id, uploaded_at, words, levels in self._clips:
       yield Clip(source_uri=f'bench://{upload_id}{suffix}', upload_id=upload_id + suffix,
                  contributor_id=contributor_id + suffix, uploaded_at=uploaded_at,
-                 clip_id=upload_id + suffix, fingerprint=_rotate(words, replica),
+                 clip_id=upload_id + suffix, fingerprint=rotate_words(words, replica),
                  fingerprint_levels=levels)
 
 

@@ -9,9 +9,11 @@ pyarrow, and H small upload files in the uploads tree, already processed), and
 tonight adds N new uploads of synthetic speech (:func:`pipelines.sample_audio.synth_speech`,
 3-6 s, wav). The nightly build then runs on the in-process FnApiRunner (one
 worker, so that times compare) and the wall time is reported with what the build
-did: uploads read, clips published, snapshot rows carried. H random
+did: uploads read, clips published, snapshot rows carried. The H published
 fingerprints take part in near-duplicate detection as the reference, as in a
-real night.
+real night: they are fingerprints of synthetic speech (100 recordings, their
+bits rotated to make the rest distinct, as bench_dedup scales its set), so
+they share LSH keys with tonight's speech as often as speech does.
 """
 
 from __future__ import annotations
@@ -30,18 +32,19 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import __version__
+from pipelines.bench_dedup import rotate_words
 from pipelines.nightly import run
 from pipelines.publish import write_json
 from pipelines.sample_audio import encode_audio, random_voice, synth_speech
 from schemas.config import SplitConfig
 from schemas.tables import FINGERPRINT_SCHEMA, UPLOAD_STATE_SCHEMA, manifest_schema
+from transforms.fingerprint import HOP_S, fingerprint_with_levels
 from transforms.select_new import listing_stamp
 from transforms.split import split_of
 
 __all__ = ['synthesize_history', 'add_new_uploads', 'measure_night', 'main']
 
 _BASE = 'base'
-_HOP_S = 0.016
 
 
 def _write(table: pa.Table, path: str) -> None:
@@ -49,9 +52,26 @@ def _write(table: pa.Table, path: str) -> None:
   pq.write_table(table, path)
 
 
+_SPOKEN = 100  # distinct recordings behind the history's fingerprints
+
+
+def _speech_prints(rng: np.random.Generator, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+  """``count`` fingerprints and levels of synthetic speech, 3-6 s long: those of
+  :data:`_SPOKEN` recordings, then the same with every word's bits rotated."""
+  spoken = []
+  for _ in range(min(count, _SPOKEN)):
+    x = synth_speech(rng, sample_rate=16000, duration_s=float(rng.uniform(3, 6)),
+                     voice=random_voice(rng))
+    pcm = np.round(np.clip(x, -1, 0.99997) * 32768).astype(np.int16)
+    spoken.append(fingerprint_with_levels(pcm, sample_rate=16000))
+  return [(rotate_words(words, i // _SPOKEN), levels)
+          for i, (words, levels) in enumerate(spoken[i % _SPOKEN] for i in range(count))]
+
+
 def synthesize_history(out: str, uploads: str, *, clips: int, seed: int = 0) -> None:
   """A published base build of ``clips`` clips, and their (processed) upload files."""
   rng = np.random.default_rng(seed)
+  spoken = _speech_prints(rng, clips)
   base = f'{out}/builds/{_BASE}'
   moment = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
   manifests, prints, state = [], [], []
@@ -67,7 +87,8 @@ def synthesize_history(out: str, uploads: str, *, clips: int, seed: int = 0) -> 
     state.append({'stem': stem, 'files': listing_stamp(listed),
                   'content_sha256': f'{i:064x}', 'build_id': _BASE})
     clip_id = f'{i:032x}'
-    duration = float(rng.uniform(3, 6))
+    words, levels = spoken[i]
+    duration = len(words) * HOP_S
     row = {name: None for name in manifest_schema(sample_rate=16000).names}
     row.update(clip_id=clip_id, upload_id=f'{contributor}/old-{i:05d}',
                contributor_id=contributor, sample_rate=16000,
@@ -76,13 +97,12 @@ def synthesize_history(out: str, uploads: str, *, clips: int, seed: int = 0) -> 
                source_uri=f'{stem}.wav', duration_s=duration, build_id=_BASE,
                pipeline_version=__version__)
     manifests.append(row)
-    frames = int(duration / _HOP_S)
     prints.append({'clip_id': clip_id, 'upload_id': row['upload_id'],
                    'contributor_id': contributor, 'uploaded_at': moment,
                    'duration_s': duration, 'build_id': _BASE,
                    'pipeline_version': __version__,
-                   'fingerprint': rng.integers(0, 2 ** 32, frames, dtype=np.uint32)
-                   .astype('<u4').tobytes()})
+                   'fingerprint': words.astype('<u4').tobytes(),
+                   'fingerprint_levels': levels.tobytes()})
   schema = manifest_schema(sample_rate=16000)
   for split in ('train', 'dev', 'test'):
     part = [r for r in manifests if r['split'] == split]
@@ -116,7 +136,7 @@ def add_new_uploads(uploads: str, *, count: int, seed: int = 1) -> None:
 def measure_night(*, history: int, new: int, workdir: str) -> dict:
   """One night over ``history`` published clips with ``new`` new uploads."""
   out, uploads = f'{workdir}/h{history}-n{new}/out', f'{workdir}/h{history}-n{new}/uploads'
-  os.makedirs(uploads)
+  os.makedirs(uploads, exist_ok=True)
   synthesize_history(out, uploads, clips=history)
   add_new_uploads(uploads, count=new)
   argv = ['--uploads', uploads, '--output', out, '--build_id', 'tonight',
@@ -142,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
   cases = [(h, news[0]) for h in histories] + [(histories[-1], n) for n in news[1:]]
   results = []
   with tempfile.TemporaryDirectory(prefix='bench-nightly-') as workdir:
+    # Untimed: the first Beam run in a process pays for imports and caches.
+    measure_night(history=10, new=2, workdir=f'{workdir}/warm-up')
     print(f'{"history":>8} {"new":>5} {"wall s":>7} {"cpu s":>6} {"read":>5} '
           f'{"accepted":>8} {"snapshot":>8}')
     for history, new in cases:

@@ -54,6 +54,7 @@ from transforms.filter import FilterQuality
 from transforms.measure import MeasureQuality
 from transforms.near_dedup import DeduplicateNear
 from transforms.progress import track_progress
+from transforms.redact import RedactRejects
 from transforms.split import AssignSplit
 from transforms.standardize import StandardizeAudio
 from transforms.summarize import SummarizeBuild
@@ -126,7 +127,8 @@ def build_pipeline(p: beam.Pipeline, *, uploads: str, staging: str, build_id: st
                    done=[processed.encoded, discovered.rejected,
                          *processed.rejected[:processed.per_upload_stages]])
   rejected = ([discovered.rejected, *processed.rejected]
-              | 'Rejects' >> beam.Flatten())
+              | 'Rejects' >> beam.Flatten()
+              | 'Redact' >> RedactRejects())
   written = (processed.clips, rejected) | 'Write' >> WriteDataset(
       build_dir=staging, build_id=build_id, pipeline_version=__version__,
       sample_rate_hz=config.sample_rate_hz, config=config.write)

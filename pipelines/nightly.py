@@ -72,6 +72,7 @@ from schemas.tables import (
 from schemas.withdrawals import Withdrawal, parse_withdrawals
 from transforms.describe import DescribeBuild
 from transforms.discover import ListUploads, PairUploads
+from transforms.redact import RedactRejects
 from transforms.select_new import SelectNewUploads
 from transforms.snapshot import AssembleSnapshot
 from transforms.store import StoreAudio
@@ -160,7 +161,8 @@ def build_night(p: beam.Pipeline, *, uploads: str, output: str, staging: str, bu
       withdrawn=withdrawn, audio_root=audio_root(output), build_id=build_id,
       pipeline_version=__version__)
   rejected = ([discovered.rejected, consenting.rejected, *processed.rejected]
-              | 'Rejects' >> beam.Flatten())
+              | 'Rejects' >> beam.Flatten()
+              | 'Redact' >> RedactRejects(withdrawn=withdrawn))
 
   stamp = {'build_id': build_id, 'pipeline_version': __version__}
   write = {'build_dir': staging, 'config': config.write}
@@ -194,16 +196,12 @@ def build_night(p: beam.Pipeline, *, uploads: str, output: str, staging: str, bu
                  beam.pvalue.AsSingleton(by_split, default_value={}),
                  stamp={**stamp, 'uploads': uploads, 'base_build': base.build_id,
                         'config': config_doc,
-                        'withdrawals': {'contributors': len(withdrawn),
-                                        'listed': [dataclasses.asdict(w)
-                                                   for w in withdrawals]}}))
+                        'withdrawals': {'contributors': len(withdrawn)}}))
   summary_written = summary | 'WriteSummary' >> beam.Map(
       lambda s: write_json(f'{staging}/summary.json', s))
-  # Tonight's scorecards and report (withdrawn contributors left out); the card
-  # describes the snapshot's files.
-  shown = rejected | 'NotWithdrawn' >> beam.Filter(
-      lambda reject, gone: reject.contributor_id not in gone, withdrawn)
-  described = ((stored, shown, summary, written | 'AllWritten' >> beam.Flatten())
+  # Tonight's scorecards and report (the redacted rejects name no contributor); the
+  # card describes the snapshot's files.
+  described = ((stored, rejected, summary, written | 'AllWritten' >> beam.Flatten())
                | 'Describe' >> DescribeBuild(
                    build_dir=staging, build_id=build_id, pipeline_version=__version__,
                    sample_rate_hz=config.sample_rate_hz, split_config=config.split))

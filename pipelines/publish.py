@@ -9,6 +9,8 @@ A build is written under ``OUT/_staging/ID.NONCE/``; only when its tables are
 complete and its row counts agree with the summary is it moved to
 ``OUT/builds/ID/`` (replacing an earlier build of the same id whole), and only
 then does ``OUT/LATEST`` name it. A reader never sees a half-written build.
+What a killed attempt left in ``OUT/_staging`` is deleted once a later
+attempt at the same id is published.
 
 Every file is written, read, listed, copied and deleted through Beam's
 FileSystems, so a local directory and ``gs://`` (GcsIO, with its retries of
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
@@ -30,12 +33,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.common import inc_counter
 
-__all__ = ['ConservationError', 'staging_dir', 'count_rows', 'verify_build', 'promote',
-           'write_latest', 'read_json', 'write_json', 'build_dir', 'publish', 'PublishBuild',
-           'SUMMARY_NAME']
+__all__ = ['ConservationError', 'staging_dir', 'remove_stale_staging', 'count_rows',
+           'verify_build', 'promote', 'write_latest', 'read_json', 'write_json', 'build_dir',
+           'publish', 'PublishBuild', 'SUMMARY_NAME']
 
 SUMMARY_NAME = 'summary.json'
 _STAGE = 'publish'
+_NONCE_CHARS = 12
 
 
 class ConservationError(RuntimeError):
@@ -52,7 +56,29 @@ def build_dir(output: str, build_id: str) -> str:
 
 def staging_dir(output: str, build_id: str) -> str:
   """A fresh directory for one attempt at building ``build_id``."""
-  return f'{output}/_staging/{build_id}.{uuid.uuid4().hex[:12]}'
+  return f'{output}/_staging/{build_id}.{uuid.uuid4().hex[:_NONCE_CHARS]}'
+
+
+def remove_stale_staging(output: str, build_id: str) -> list[str]:
+  """Deletes what earlier, killed attempts at ``build_id`` left in ``OUT/_staging``;
+  returns their directories. Call it once the build is published."""
+  root = f'{output}/_staging'
+  attempt = re.compile(rf'{re.escape(build_id)}\.[0-9a-f]{{{_NONCE_CHARS}}}(\.replaced)?')
+  if _is_local(output):
+    names = os.listdir(root) if os.path.isdir(root) else []
+  else:
+    names = {path[len(root) + 1:].split('/', 1)[0] for path in _files(root)}
+  stale = [f'{root}/{name}' for name in sorted(names) if attempt.fullmatch(name)]
+  if _is_local(output):
+    for directory in stale:
+      shutil.rmtree(directory)
+    if os.path.isdir(root) and not os.listdir(root):
+      os.rmdir(root)
+  else:
+    doomed = [path for directory in stale for path in _files(directory)]
+    if doomed:
+      FileSystems.delete(doomed)
+  return stale
 
 
 def _files(prefix: str) -> list[str]:
@@ -188,6 +214,7 @@ def publish(*, staging: str, output: str, build_id: str, summary: dict) -> str:
     if leftovers:
       FileSystems.delete(leftovers)
   write_latest(output, build_id)
+  remove_stale_staging(output, build_id)
   return final
 
 

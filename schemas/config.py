@@ -49,8 +49,13 @@ class DecodeConfig:
   max_sample_rate_hz: int = 384_000
   max_channels: int = 8
   clipping_min_run: int = 3
+  timeout_s: float = 30.0
+  max_memory_mb: int = 1024
 
   def validate(self, prefix: str) -> None:
+    _check(self.timeout_s > 0, f'{prefix}.timeout_s', self.timeout_s, 'must be positive')
+    _check(self.max_memory_mb >= 64, f'{prefix}.max_memory_mb', self.max_memory_mb,
+           'must be at least 64 (MB)')
     _check(self.max_duration_s > 0, f'{prefix}.max_duration_s', self.max_duration_s,
            'must be positive')
     _check(0 < self.min_sample_rate_hz <= self.max_sample_rate_hz,
@@ -136,6 +141,11 @@ class NearDedupConfig:
     lsh_partitions: LSH keys are grouped in this many hash partitions; each
       worker holds one partition's keys (about 170 kB per clip / partitions at
       peak); each clip sends one element per partition.
+    reference_filter_max_keys: a reference row (a clip published earlier)
+      takes part only with the LSH keys it shares with the new clips, while
+      the new clips have at most this many distinct keys (about 4,000 per
+      clip; 8 bytes each, held by every worker); past it, every reference
+      key takes part.
   """
   enabled: bool = True
   max_ber: float = 0.32
@@ -143,6 +153,7 @@ class NearDedupConfig:
   max_bucket_size: int = 200
   min_aligned_blocks: int = 3
   lsh_partitions: int = 16
+  reference_filter_max_keys: int = 8_000_000
 
   def validate(self, prefix: str) -> None:
     _check(0 < self.max_ber < 0.5, f'{prefix}.max_ber', self.max_ber,
@@ -155,6 +166,8 @@ class NearDedupConfig:
            self.min_aligned_blocks, 'must be between 1 and 32 (parts of a clip)')
     _check(self.lsh_partitions >= 1, f'{prefix}.lsh_partitions', self.lsh_partitions,
            'must be at least 1')
+    _check(self.reference_filter_max_keys >= 0, f'{prefix}.reference_filter_max_keys',
+           self.reference_filter_max_keys, 'must be at least 0 (0: no filter)')
 
 
 @dataclasses.dataclass(frozen=True)

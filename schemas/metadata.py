@@ -17,7 +17,9 @@ consent         bool      optional; when the config requires consent, a missing
 ==============  ========  =========================================================
 
 Unknown keys are ignored so that the platform can add fields without breaking
-builds. Values are data: nothing here ever decides where a file is written.
+builds. Strings carry no control characters (a transcript may hold tabs and
+line breaks); ids are at most 512 characters, transcripts 20,000. Values are
+data: nothing here ever decides where a file is written.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ MAX_FIELD_CHARS = 512
 """Longest accepted id-like field (contributor_id, upload_id, prompt_id, locale)."""
 
 MAX_TRANSCRIPT_CHARS = 20_000
+
+# C0 and C1 control characters and DEL: never in an id; a transcript may break lines.
+_CONTROL_RE = re.compile('[\x00-\x1f\x7f-\x9f]')
+_TRANSCRIPT_CONTROL_RE = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]')
 
 _LOCALE_RE = re.compile(r'^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$')
 _RFC3339_RE = re.compile(
@@ -59,7 +65,8 @@ class UploadMetadata:
   consent: bool | None = None
 
 
-def _optional_str(doc: dict, key: str, max_chars: int) -> str | None:
+def _optional_str(doc: dict, key: str, max_chars: int,
+                  control: re.Pattern = _CONTROL_RE) -> str | None:
   value = doc.get(key)
   if value is None:
     return None
@@ -69,8 +76,10 @@ def _optional_str(doc: dict, key: str, max_chars: int) -> str | None:
   if len(value) > max_chars:
     raise MetadataError(
         'invalid_metadata', f'{key} is {len(value)} characters; at most {max_chars}')
-  if '\x00' in value:
-    raise MetadataError('invalid_metadata', f'{key} contains a NUL character')
+  bad = control.search(value)
+  if bad:
+    raise MetadataError('invalid_metadata', f'{key} contains the control character '
+                        f'U+{ord(bad.group()):04X} at position {bad.start()}')
   return value
 
 
@@ -81,10 +90,11 @@ def _parse_timestamp(value: str) -> str:
   try:
     parsed = datetime.datetime.fromisoformat(
         value.replace('z', 'Z').replace('Z', '+00:00').replace('t', 'T'))
-  except ValueError as e:
+    utc = parsed.astimezone(datetime.timezone.utc)
+  except (ValueError, OverflowError) as e:  # OverflowError: past year 9999 in UTC
     raise MetadataError(
         'invalid_metadata', f'uploaded_at={value[:64]!r} is not a valid date: {e}') from e
-  return parsed.astimezone(datetime.timezone.utc).isoformat().replace('+00:00', 'Z')
+  return utc.isoformat().replace('+00:00', 'Z')
 
 
 def parse_sidecar(data: bytes, *, default_upload_id: str) -> UploadMetadata:
@@ -122,7 +132,8 @@ def parse_sidecar(data: bytes, *, default_upload_id: str) -> UploadMetadata:
   return UploadMetadata(
       contributor_id=contributor_id,
       upload_id=upload_id,
-      transcript=_optional_str(doc, 'transcript', MAX_TRANSCRIPT_CHARS),
+      transcript=_optional_str(doc, 'transcript', MAX_TRANSCRIPT_CHARS,
+                               _TRANSCRIPT_CONTROL_RE),
       prompt_id=_optional_str(doc, 'prompt_id', MAX_FIELD_CHARS),
       locale=locale.replace('_', '-') if locale else None,
       uploaded_at=_parse_timestamp(uploaded_at) if uploaded_at else None,

@@ -43,6 +43,9 @@ REASONS = {
     'header_too_long': 'the header says the audio is longer than the maximum',
     'no_samples': 'the file decodes to no samples',
     'non_finite_samples': 'the audio contains NaN or infinite samples',
+    'decode_timeout': 'decoding took longer than the per-upload time limit',
+    'decode_out_of_memory': 'decoding needed more memory than the per-upload bound',
+    'decoder_crashed': 'the decoder process died on the upload, also when tried again',
     # trim
     'silence': 'no frame rises above the silence threshold',
     # filter

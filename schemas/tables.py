@@ -106,14 +106,13 @@ processed that content."""
 
 WITHDRAWN_SCHEMA = pa.schema([
     pa.field('clip_id', pa.string(), nullable=False),
-    pa.field('upload_id', pa.string(), nullable=False),
-    pa.field('contributor_id', pa.string(), nullable=False),
     pa.field('audio_path', pa.string(), nullable=False),
     pa.field('build_id', pa.string(), nullable=False),
 ])
 """Nightly ``OUT/builds/ID/withdrawn/part-*.parquet``: the clips this build removed
 from the snapshot because their contributor withdrew consent, and the audio
-objects deleted once it is published."""
+objects deleted once it is published. Content ids only: neither the upload nor
+its contributor is named."""
 
 
 def _feature(field: pa.Field, *, sample_rate: int) -> dict[str, Any]:

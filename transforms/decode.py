@@ -8,7 +8,9 @@ wav, flac, ogg (vorbis, opus), mp3 and aiff go through soundfile (libsndfile);
 webm/matroska, mp4/m4a and ADTS AAC, which browsers and phones record, go
 through PyAV (FFmpeg). A header claiming more than the configured duration is
 rejected before the audio is decoded; a stream without a usable header is
-decoded only up to that limit.
+decoded only up to that limit. :class:`DecodeAudio` decodes in a child process
+(:mod:`transforms.decode_process`) with a time limit and a memory bound per
+upload, so that no crafted file can stall, exhaust or crash the worker.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.config import DecodeConfig
 from schemas.records import Clip
 from transforms.common import RejectUpload, StageFn, StageOutputs, apply_stage
+from transforms.decode_process import DecoderProcess
 from transforms.metrics import clipping_ratio
 
 __all__ = ['DecodeAudio', 'sniff_container', 'decode_bytes', 'Decoded']
@@ -108,11 +111,15 @@ def _decode_soundfile(data: bytes, container: str, config: DecodeConfig) -> Deco
 
 def _decode_pyav(data: bytes, container: str, config: DecodeConfig) -> Decoded:
   try:
-    with av.open(io.BytesIO(data), mode='r') as reader:
+    # Tags are the uploader's bytes: a non-UTF-8 title must not fail the decode.
+    with av.open(io.BytesIO(data), mode='r', metadata_errors='replace') as reader:
       stream = next((s for s in reader.streams if s.type == 'audio'), None)
       if stream is None:
         raise RejectUpload('no_audio_stream', f'the {container} holds no audio stream')
       context = stream.codec_context
+      if context is None:
+        raise RejectUpload('undecodable', f'FFmpeg has no decoder for the audio stream '
+                           f'of this {container}')
       sample_rate, channels = context.sample_rate, context.layout.nb_channels
       duration_s = (float(stream.duration * stream.time_base) if stream.duration
                     else (reader.duration / av.time_base if reader.duration else None))
@@ -165,12 +172,21 @@ class _DecodeFn(StageFn):
 
   def __init__(self, *, config: DecodeConfig):
     self._config = config
+    self._decoder = None
+
+  def setup(self) -> None:
+    self._decoder = DecoderProcess(config=self._config)
+    self._decoder.start()
+
+  def teardown(self) -> None:
+    if self._decoder is not None:
+      self._decoder.close()
 
   def process_clip(self, clip: Clip) -> Clip:
     with FileSystems.open(clip.source_uri,
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
       data = f.read()
-    decoded = decode_bytes(data, config=self._config)
+    decoded = self._decoder.decode(data)
     frames, channels = decoded.samples.shape
     metrics = dict(clip.metrics, clipping_ratio=clipping_ratio(
         decoded.samples, full_scale=decoded.full_scale,

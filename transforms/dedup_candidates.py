@@ -15,6 +15,10 @@ Steps 2-4 of :class:`transforms.near_dedup.DeduplicateNear`, as one composite,
   from all partitions are scored by
   :func:`~transforms.fingerprint.aligned_blocks` (:func:`candidate_pairs`).
 
+Reference nodes (clips published earlier) may come with ``keys`` already
+chosen: only those they share with the new clips (:class:`KeySet`), so that the
+history costs one look-up per published clip, not its share of the shuffle.
+
 A clip has a bounded number of keys and a key at most ``max_bucket_size``
 nodes, so the work per clip is bounded whatever the data, and no pair is
 formed that does not share a key.
@@ -30,7 +34,7 @@ import numpy as np
 from transforms.common import inc_counter, timed
 from transforms.fingerprint import aligned_blocks_by_group, lsh_key_arrays
 
-__all__ = ['FindCandidates', 'bucket_hits', 'candidate_pairs']
+__all__ = ['FindCandidates', 'KeySet', 'bucket_hits', 'candidate_pairs']
 
 STAGE = 'near_dedup'  # the counters belong to the stage this is a part of
 
@@ -48,7 +52,8 @@ class _PartitionKeysFn(beam.DoFn):
 
   @timed(STAGE)
   def process(self, node) -> Iterator[tuple[int, tuple[int, int, bytes, bytes]]]:
-    keys, frames = lsh_key_arrays(node.fingerprint)
+    keys, frames = node.keys if node.keys is not None else lsh_key_arrays(
+        node.fingerprint, node.levels)
     inc_counter(STAGE, 'nodes')
     inc_counter(STAGE, 'lsh_keys', len(keys))
     partition = _partition_of(keys, self._partitions)
@@ -59,6 +64,45 @@ class _PartitionKeysFn(beam.DoFn):
       yield int(partition[lo]), (node.id, len(node.fingerprint),
                                  keys[lo:hi].astype('<i8').tobytes(),
                                  frames[lo:hi].astype('<i4').tobytes())
+
+
+class KeySet(beam.CombineFn):
+  """Nodes -> the sorted distinct LSH keys of them all (int64), or None when
+  they are more than ``max_keys`` (or ``max_keys`` is 0): no set to filter by.
+
+  Keys held are merged (made distinct) every ``_MERGE_EVERY`` nodes, so an
+  accumulator holds at most about ``max_keys`` keys plus that many nodes'.
+  """
+  _MERGE_EVERY = 64
+
+  def __init__(self, *, max_keys: int):
+    self._max_keys = max_keys
+
+  def create_accumulator(self) -> list[np.ndarray] | None:
+    return [] if self._max_keys else None
+
+  def add_input(self, acc: list[np.ndarray] | None, node) -> list[np.ndarray] | None:
+    if acc is None:
+      return None
+    acc.append(lsh_key_arrays(node.fingerprint, node.levels)[0])
+    return self._compact(acc) if len(acc) >= self._MERGE_EVERY else acc
+
+  def merge_accumulators(self, accs: Iterable[list[np.ndarray] | None]
+                         ) -> list[np.ndarray] | None:
+    merged = []
+    for acc in accs:
+      if acc is None:
+        return None
+      merged += acc
+    return self._compact(merged)
+
+  def _compact(self, acc: list[np.ndarray]) -> list[np.ndarray] | None:
+    keys = np.unique(np.concatenate(acc)) if acc else np.zeros(0, np.int64)
+    return None if len(keys) > self._max_keys else [keys]
+
+  def extract_output(self, acc: list[np.ndarray] | None) -> np.ndarray | None:
+    acc = None if acc is None else self._compact(acc)
+    return None if acc is None else acc[0]
 
 
 _Hits = tuple[int, bytes, bytes, bytes, bytes]

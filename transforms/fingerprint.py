@@ -52,7 +52,9 @@ __all__ = ['fingerprint', 'match', 'information', 'Information', 'is_low_informa
            'lsh_keys', 'ANALYSIS_RATE_HZ', 'FRAME_S', 'HOP_S', 'LAG_FRAMES', 'BAND_LOW_HZ',
            'BAND_HIGH_HZ', 'MAX_BER', 'MIN_OVERLAP_FRAMES', 'MIN_OVERLAP_RATIO',
            'MIN_SELF_BER', 'LSH_WINDOWS', 'LSH_GAPS_FRAMES',
-           'LSH_NEIGHBOUR_BITS', 'lsh_key_arrays', 'aligned_blocks', 'aligned_blocks_by_group',
+           'LSH_NEIGHBOUR_BITS', 'LSH_LOUD_WINDOWS', 'LSH_LOUD_NEIGHBOUR_BITS',
+           'LSH_LOUD_DB', 'LSH_LOUD_MAX_WORDS', 'lsh_key_arrays', 'aligned_blocks',
+           'aligned_blocks_by_group',
            'ALIGN_BLOCKS', 'ALIGN_TOLERANCE_FRAMES', 'MIN_ALIGNED_BLOCKS',
            'fingerprint_with_levels', 'loud_ber', 'MAX_LOUD_BER', 'LOUD_RANGE_DB',
            'MIN_LOUD_WORDS']
@@ -115,10 +117,24 @@ LSH_NEIGHBOUR_BITS = 12
 a voice, the spectral slope at an onset) that unrelated clips share; with part
 of a later word, unrelated clips share 7 times fewer keys (measured on the
 benchmark's speech), while copies keep about half of theirs, because words
-that keep their bits come in loud stretches. Shorter keys (20 + 8 bits) make
-every 1-2 s copy under babble at 20 dB SNR a candidate (24 + 12: 90-97 %), but
-unrelated clips then share keys often enough that the work per clip grew with
-the set (bench_dedup's replicas: 1.6 times the key pairs per clip at 4x)."""
+that keep their bits come in loud stretches."""
+
+LSH_LOUD_WINDOWS = ((0, 20), (6, 26), (12, 32))
+LSH_LOUD_NEIGHBOUR_BITS = 8
+LSH_LOUD_DB = 10
+LSH_LOUD_MAX_WORDS = 64
+"""Shorter keys (20 + 8 bits) from the loud words (within 10 dB of the clip's
+loudest, by the levels of :func:`fingerprint_with_levels`) of clips that have
+at most 64 of them (about 1 s of loud speech). Under babble at 20 dB SNR such a
+clip keeps too few 24 + 12-bit keys to line up in 3 blocks (candidates: 86 % of
+the formant-speech copies under 2.4 s, 90 % of all eSpeak NG copies); with
+these, 74 of 75 formant-speech copies under babble are candidates, and every
+eSpeak NG copy. Noise flips the bits of quiet words, so the shorter keys of
+loud words survive. Longer clips keep enough long keys, and short keys from
+every clip made unrelated clips share keys so often that the work per clip grew
+with the set (bench_dedup's replicas: 1.6 times the key pairs per clip at 4x
+with 20 + 8-bit keys from every word, 1.26 times from the loud words of every
+clip, 1.11 times like this or without)."""
 
 ALIGN_BLOCKS = 32
 ALIGN_TOLERANCE_FRAMES = 1
@@ -349,32 +365,61 @@ def is_low_information(fp: np.ndarray) -> bool:
   return info.frames < MIN_OVERLAP_FRAMES or info.self_ber < MIN_SELF_BER
 
 
-def lsh_key_arrays(fp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """:func:`lsh_keys` as two arrays: int64 keys (sorted, distinct) and the
-  int32 frame where each first occurs."""
-  words = np.asarray(fp, dtype=np.uint32)
+def _keys_of_windows(words: np.ndarray, windows: tuple[tuple[int, int], ...], *,
+                     neighbour_bits: int, first_tag: int) -> tuple[np.ndarray, np.ndarray]:
+  """For each bit window and gap: the keys ``(tag, neighbour bits, token bits)``
+  of the words and the frame of each; words of digital silence give none."""
   keys, frames = [], []
-  for table, (low, high) in enumerate(LSH_WINDOWS):
+  for table, (low, high) in enumerate(windows):
     token = ((words >> np.uint32(low)) & np.uint32((1 << (high - low)) - 1)).astype(np.int64)
-    middle = low + (high - low - LSH_NEIGHBOUR_BITS) // 2
+    middle = low + (high - low - neighbour_bits) // 2
     for index, gap in enumerate(LSH_GAPS_FRAMES):
       if len(words) <= gap:
         continue
       neighbour = ((words[gap:] >> np.uint32(middle))
-                   & np.uint32((1 << LSH_NEIGHBOUR_BITS) - 1)).astype(np.int64)
-      tag = table * len(LSH_GAPS_FRAMES) + index
+                   & np.uint32((1 << neighbour_bits) - 1)).astype(np.int64)
+      tag = first_tag + table * len(LSH_GAPS_FRAMES) + index
       key = (np.int64(tag) << 56) | (neighbour << 24) | token[:-gap]
       audible = np.flatnonzero((words[:-gap] != _SILENT_WORD) & (words[gap:] != _SILENT_WORD))
       keys.append(key[audible])
       frames.append(audible)
+  return keys, frames
+
+
+def _loud_words(levels: np.ndarray | None, length: int) -> np.ndarray | None:
+  """Which words give loud keys (:data:`LSH_LOUD_MAX_WORDS`): None for none."""
+  if levels is None or len(levels) != length or not length:
+    return None
+  levels = np.asarray(levels, np.int16)
+  loud = levels >= levels.max() - LSH_LOUD_DB
+  return loud if np.count_nonzero(loud) <= LSH_LOUD_MAX_WORDS else None
+
+
+def lsh_key_arrays(fp: np.ndarray, levels: np.ndarray | None = None, *,
+                   distinct: bool = True) -> tuple[np.ndarray, np.ndarray]:
+  """:func:`lsh_keys` as two arrays: int64 keys (sorted, distinct) and the
+  int32 frame where each first occurs; with ``distinct=False``, every key
+  where it occurs, unsorted (cheaper, for a look-up)."""
+  words = np.asarray(fp, dtype=np.uint32)
+  keys, frames = _keys_of_windows(words, LSH_WINDOWS, neighbour_bits=LSH_NEIGHBOUR_BITS,
+                                  first_tag=0)
+  loud = _loud_words(levels, len(words))
+  if loud is not None:
+    loud_keys, loud_frames = _keys_of_windows(
+        words, LSH_LOUD_WINDOWS, neighbour_bits=LSH_LOUD_NEIGHBOUR_BITS,
+        first_tag=len(LSH_WINDOWS) * len(LSH_GAPS_FRAMES))
+    keys += [k[loud[f]] for k, f in zip(loud_keys, loud_frames, strict=True)]
+    frames += [f[loud[f]] for f in loud_frames]
   if not keys:
     return np.zeros(0, np.int64), np.zeros(0, np.int32)
-  keys, frames = np.concatenate(keys), np.concatenate(frames)
-  distinct, first = np.unique(keys, return_index=True)  # first occurrence: frames ascend
-  return distinct, frames[first].astype(np.int32)
+  keys, frames = np.concatenate(keys), np.concatenate(frames).astype(np.int32)
+  if not distinct:
+    return keys, frames
+  distinct_keys, first = np.unique(keys, return_index=True)  # first occurrence: frames ascend
+  return distinct_keys, frames[first]
 
 
-def lsh_keys(fp: np.ndarray) -> list[tuple[int, int]]:
+def lsh_keys(fp: np.ndarray, levels: np.ndarray | None = None) -> list[tuple[int, int]]:
   """The LSH keys of a fingerprint, with where each first occurs.
 
   For each of the 3 bit windows of :data:`LSH_WINDOWS` and each gap of
@@ -383,11 +428,14 @@ def lsh_keys(fp: np.ndarray) -> list[tuple[int, int]]:
   recording share a key where both words kept those bits, which happens in
   loud stretches even under noise; a key does not say where it sits, so
   shifted copies meet too. Words of digital silence (all zero) give no key.
+  Given the words' ``levels``, the loud words of a clip with little loud
+  speech also give shorter keys (:data:`LSH_LOUD_MAX_WORDS`), in tables of
+  their own.
 
   Returns:
     Sorted distinct ``(key, frame)`` pairs.
   """
-  keys, frames = lsh_key_arrays(fp)
+  keys, frames = lsh_key_arrays(fp, levels)
   return list(zip(keys.tolist(), frames.tolist(), strict=True))
 
 

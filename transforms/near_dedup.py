@@ -54,9 +54,9 @@ from transforms.common import (
   inc_counter,
   timed,
 )
-from transforms.dedup_candidates import FindCandidates
+from transforms.dedup_candidates import FindCandidates, KeySet
 from transforms.dedup_survivors import Decision, NodeKey, resolve_all, survivor_rank
-from transforms.fingerprint import HOP_S, is_low_information, loud_ber, match
+from transforms.fingerprint import HOP_S, is_low_information, loud_ber, lsh_key_arrays, match
 
 __all__ = ['DeduplicateNear', 'node_id', 'Node', 'verify_pair', 'STAGE']
 
@@ -79,6 +79,8 @@ class Node:
   contributor_id: str | None
   fingerprint: np.ndarray
   levels: np.ndarray | None = None  # uint8 per word; None in rows written before levels
+  keys: tuple[np.ndarray, np.ndarray] | None = None  # the LSH keys that take part, with
+  # their frames (a reference node's shared ones); None: all of lsh_key_arrays'
 
   @property
   def id(self) -> int:
@@ -86,15 +88,20 @@ class Node:
 
   def __reduce__(self) -> tuple:
     # Pickled once per candidate pair and join: primitives and bytes, not __dict__.
+    keys = None if self.keys is None else (self.keys[0].astype('<i8').tobytes(),
+                                           self.keys[1].astype('<i4').tobytes())
     return (_node_of_state, (self.key, self.rank, self.contributor_id,
                              self.fingerprint.astype('<u4').tobytes(),
-                             None if self.levels is None else self.levels.tobytes()))
+                             None if self.levels is None else self.levels.tobytes(), keys))
 
 
 def _node_of_state(key: NodeKey, rank: tuple, contributor_id: str | None,
-                   fingerprint: bytes, levels: bytes | None) -> Node:
+                   fingerprint: bytes, levels: bytes | None,
+                   keys: tuple[bytes, bytes] | None = None) -> Node:
   return Node(key, rank, contributor_id, np.frombuffer(fingerprint, '<u4').astype(np.uint32),
-              None if levels is None else np.frombuffer(levels, np.uint8))
+              None if levels is None else np.frombuffer(levels, np.uint8),
+              None if keys is None else (np.frombuffer(keys[0], '<i8'),
+                                         np.frombuffer(keys[1], '<i4')))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,11 +157,29 @@ class _InputNodeFn(beam.DoFn):
 
 
 class _ReferenceNodeFn(beam.DoFn):
-  """Reference rows -> nodes; rows that cannot be compared are counted."""
+  """Reference rows -> nodes; rows that cannot be compared are counted.
+
+  Given the input clips' keys (a sorted array; None: no filter), a node keeps
+  only the keys it shares with them, and a row sharing fewer than
+  ``min_aligned_blocks`` makes no node (``reference_unrelated``): it cannot
+  line up with any input clip in that many blocks.
+  """
+  def __init__(self, *, min_aligned_blocks: int):
+    self._min_aligned_blocks = min_aligned_blocks
+
   @timed(STAGE)
-  def process(self, row: dict[str, Any]) -> Iterator[Node]:
+  def process(self, row: dict[str, Any], input_keys: np.ndarray | None) -> Iterator[Node]:
     inc_counter(STAGE, 'reference_rows')
     node = _node_of_row(row)
+    if input_keys is not None:
+      keys, frames = lsh_key_arrays(node.fingerprint, node.levels, distinct=False)
+      at = np.minimum(np.searchsorted(input_keys, keys), max(len(input_keys) - 1, 0))
+      shared = input_keys[at] == keys if len(input_keys) else np.zeros(len(keys), bool)
+      keys, first = np.unique(keys[shared], return_index=True)
+      if len(keys) < self._min_aligned_blocks:
+        inc_counter(STAGE, 'reference_unrelated')
+        return
+      node = dataclasses.replace(node, keys=(keys, frames[shared][first]))
     if is_low_information(node.fingerprint):
       inc_counter(STAGE, 'reference_skipped_low_information')
       return
@@ -282,7 +307,11 @@ class DeduplicateNear(beam.PTransform):
         _InputNodeFn.FAILED, main='nodes')
     nodes = made.nodes
     if self._reference is not None:
-      published = self._reference | 'ReferenceNodes' >> beam.ParDo(_ReferenceNodeFn())
+      input_keys = nodes | 'InputKeys' >> beam.CombineGlobally(
+          KeySet(max_keys=config.reference_filter_max_keys))
+      published = self._reference | 'ReferenceNodes' >> beam.ParDo(
+          _ReferenceNodeFn(min_aligned_blocks=config.min_aligned_blocks),
+          beam.pvalue.AsSingleton(input_keys))
       nodes = (nodes, published) | 'AllNodes' >> beam.Flatten()
     by_id = nodes | 'ById' >> beam.Map(lambda node: (node.id, node))
     halves = (nodes, by_id) | 'FindCandidates' >> FindCandidates(

@@ -45,8 +45,7 @@ class _CarryFn(beam.DoFn):
       inc_counter(STAGE, f'{self._table}.removed_withdrawn')
       if self._table == 'manifests':
         yield beam.pvalue.TaggedOutput(_WITHDRAWN, {
-            'clip_id': row['clip_id'], 'upload_id': row['upload_id'],
-            'contributor_id': row['contributor_id'], 'audio_path': row['audio']['path'],
+            'clip_id': row['clip_id'], 'audio_path': row['audio']['path'],
             'build_id': self._build_id})
       return
     if row['upload_id'] in tonight:

@@ -8,8 +8,9 @@ import os
 import pytest
 
 from pipelines.make_sample import make_sample
+from transforms.redact import WITHHELD
 
-__all__ = ['session_sample', 'upload_files', 'same_summary']
+__all__ = ['session_sample', 'upload_files', 'same_summary', 'expected_rows']
 
 _SAMPLES: dict[int, tuple[str, dict[str, str]]] = {}
 
@@ -21,6 +22,13 @@ def session_sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[
     root = str(tmp_path_factory.mktemp('shared-uploads'))
     _SAMPLES[key] = (root, make_sample(root))
   return _SAMPLES[key]
+
+
+def expected_rows(expected: dict[str, str]) -> list[tuple[str, str]]:
+  """``(upload_id, outcome)`` as the tables show them, sorted: an upload without consent
+  is counted under its reason but not named (``transforms/redact.py``)."""
+  return sorted((WITHHELD if outcome == 'no_consent' else upload_id, outcome)
+                for upload_id, outcome in expected.items())
 
 
 def upload_files(root: str) -> list[str]:

@@ -24,6 +24,7 @@ from pipelines.make_sample import ACCEPTED
 from schemas.config import BuildConfig, ConfigError
 from schemas.records import METRIC_FIELDS, REASONS
 from schemas.tables import REJECT_SCHEMA, manifest_schema
+from tests.gcs.sample import expected_rows
 from tests.pipelines.conftest import BUILT_METRICS
 from transforms.decode import decode_bytes
 from transforms.encode import content_id
@@ -56,7 +57,7 @@ def test_every_upload_ends_in_exactly_one_place(built):
   rejected = rejects(out).select(['upload_id', 'reason']).to_pylist()
   outcomes = [(u, ACCEPTED) for u in accepted] + [(r['upload_id'], r['reason'])
                                                    for r in rejected]
-  assert sorted(outcomes) == sorted(expected.items())
+  assert sorted(outcomes) == expected_rows(expected)
   assert summary['inputs'] == len(expected) == summary['accepted'] + sum(
       summary['rejected'].values())
   assert summary['accepted'] == len(accepted)
@@ -111,9 +112,24 @@ def test_manifest_schema_and_rows(built):
   assert rejects(out).schema.remove_metadata() == REJECT_SCHEMA
 
 
+def test_an_upload_without_consent_is_counted_but_named_nowhere(built):
+  out, summary, expected = built
+  (no_consent,) = [u for u, outcome in expected.items() if outcome == 'no_consent']
+  (row,) = [r for r in rejects(out).to_pylist() if r['reason'] == 'no_consent']
+  assert (row['upload_id'], row['source_uri'], row['contributor_id']) == ('', '', None)
+  assert summary['rejected']['no_consent'] == 1
+  build = f'{out}/builds/b1'
+  shown = [repr(rejects(out).to_pylist()), repr(manifests(out).to_pylist())]
+  for name in ('report.html', 'README.md', 'summary.json'):
+    with open(f'{build}/{name}', encoding='utf-8') as f:
+      shown.append(f.read())
+  shown.append(repr(pq.read_table(f'{build}/contributors.parquet').to_pylist()))
+  assert not any(no_consent in text or no_consent.split('/')[1] in text for text in shown)
+
+
 def test_rejects_explain_themselves(built):
   out, _, _ = built
-  rows = {r['upload_id'].split('/')[1]: r for r in rejects(out).to_pylist()}
+  rows = {r['upload_id'].split('/')[1]: r for r in rejects(out).to_pylist() if r['upload_id']}
   assert rows['truncated']['stage'] == 'decode' and 'libsndfile' in rows['truncated']['detail']
   assert rows['clipped']['clipping_ratio'] > CONFIG.filter.max_clipping_ratio
   assert '> 0.01 (max_clipping_ratio)' in rows['clipped']['detail']

@@ -16,6 +16,10 @@ from pipelines.sample_audio import random_voice, sentence_words, synth_take
 from tests.conftest import speech
 from transforms.fingerprint import (
   HOP_S,
+  LSH_GAPS_FRAMES,
+  LSH_LOUD_DB,
+  LSH_LOUD_MAX_WORDS,
+  LSH_WINDOWS,
   MAX_BER,
   MAX_LOUD_BER,
   MIN_LOUD_WORDS,
@@ -216,9 +220,43 @@ def test_lsh_keys_are_distinct_sorted_and_skip_silence(reference_fp):
   assert lsh_keys(np.zeros(100, np.uint32)) == []
 
 
-def shared(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
-  keys_a, frames_a = lsh_key_arrays(a)
-  keys_b, frames_b = lsh_key_arrays(b)
+def test_loud_words_of_a_short_clip_add_short_keys_and_a_long_clip_keeps_its_keys():
+  for seconds, adds in ((1.0, True), (6.0, False)):
+    words, levels = fingerprint_with_levels(pcm16(speech(3, duration_s=seconds)),
+                                            sample_rate=RATE_HZ)
+    loud = levels.astype(int) >= levels.max() - LSH_LOUD_DB
+    assert (np.count_nonzero(loud) <= LSH_LOUD_MAX_WORDS) == adds
+    keys, frames = lsh_key_arrays(words)
+    with_levels, frames_with_levels = lsh_key_arrays(words, levels)
+    assert set(keys.tolist()) <= set(with_levels.tolist())
+    extra = ~np.isin(with_levels, keys)
+    assert np.any(extra) == adds
+    tables = len(LSH_WINDOWS) * len(LSH_GAPS_FRAMES)
+    assert np.all(with_levels[extra] >> 56 >= tables)  # tables of their own
+    assert np.all(loud[frames_with_levels[extra]])  # from loud words only
+    raw, raw_frames = lsh_key_arrays(words, levels, distinct=False)
+    assert sorted(set(raw.tolist())) == with_levels.tolist() and len(raw_frames) == len(raw)
+
+
+def test_loud_keys_line_up_more_of_short_copies_under_babble():
+  rng = np.random.default_rng(5)
+  talkers = [speech(100 + t, duration_s=1.0) for t in range(8)]
+  babble = sum(x / np.sqrt(np.mean(x ** 2)) for x in talkers)
+  gained = []
+  for seed in range(8):
+    x = speech(seed, duration_s=1.0)
+    noisy = x + np.roll(babble, int(rng.integers(len(babble)))) * np.sqrt(
+        np.mean(x ** 2) / 10 ** 2 / np.mean(babble ** 2))  # 20 dB SNR
+    a, levels_a = fingerprint_with_levels(pcm16(x), sample_rate=RATE_HZ)
+    b, levels_b = fingerprint_with_levels(pcm16(noisy), sample_rate=RATE_HZ)
+    gained.append(shared(a, b, levels_a, levels_b)[1] - shared(a, b)[1])
+  assert min(gained) >= 0 and sum(gained) >= 8
+
+
+def shared(a: np.ndarray, b: np.ndarray, levels_a: np.ndarray | None = None,
+           levels_b: np.ndarray | None = None) -> tuple[int, int]:
+  keys_a, frames_a = lsh_key_arrays(a, levels_a)
+  keys_b, frames_b = lsh_key_arrays(b, levels_b)
   _, in_a, in_b = np.intersect1d(keys_a, keys_b, return_indices=True)
   return len(in_a), aligned_blocks(frames_a[in_a], frames_b[in_b], length_a=len(a),
                                    length_b=len(b))

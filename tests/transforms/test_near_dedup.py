@@ -15,9 +15,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from schemas.config import NearDedupConfig
 from schemas.tables import fingerprint_row
 from tests.conftest import clip_of, local_pipeline, speech
-from transforms.dedup_candidates import bucket_hits, candidate_pairs
+from transforms.dedup_candidates import KeySet, bucket_hits, candidate_pairs
 from transforms.dedup_survivors import Match, resolve, survivor_rank
-from transforms.fingerprint import fingerprint, fingerprint_with_levels
+from transforms.fingerprint import fingerprint, fingerprint_with_levels, lsh_key_arrays
 from transforms.near_dedup import DeduplicateNear, Node, node_id, verify_pair
 
 RATE_HZ = 16000
@@ -186,6 +186,49 @@ def test_published_reference_wins_and_its_own_upload_is_not_a_duplicate(fps):
     assert_that(rejects_of(out), equal_to([
         ('earlier-copy', 'near_dedup', 'near_duplicate', 'published', True, True)]),
         label='rejected')
+
+
+def test_the_history_takes_part_with_the_keys_it_shares_with_tonight_only(fps):
+  """A published copy is found among published strangers with the filter by
+  tonight's keys as without it; the strangers make no node."""
+  strangers = [clip(f'old-{seed}', fp_of(speech(seed, duration_s=3.0)), contributor='dave')
+               for seed in range(20, 32)]
+  published = clip('published', fps['original'], contributor='carol', uploaded_at=day(2))
+  rows = [fingerprint_row(c, build_id='b1', pipeline_version='v')
+          for c in (published, *strangers)]
+  tonight = [clip('copy', fps['noisy'], uploaded_at=day(20)), clip('other', fps['other'])]
+  counters = {}
+  for max_keys in (8_000_000, 0):
+    with local_pipeline() as p:
+      out = p | beam.Create(tonight) | DeduplicateNear(
+          config=NearDedupConfig(reference_filter_max_keys=max_keys),
+          reference=p | 'Reference' >> beam.Create(rows))
+      assert_that(out.clips | 'Ids' >> beam.Map(lambda c: c.upload_id),
+                  equal_to(['other']), label='kept')
+      assert_that(rejects_of(out), equal_to([
+          ('copy', 'near_dedup', 'near_duplicate', 'published', True, True)]),
+          label='rejected')
+    counters[max_keys] = {m.key.metric.name: m.committed
+                          for m in p.result.metrics().query()['counters']}
+  filtered, unfiltered = counters[8_000_000], counters[0]
+  assert filtered['near_dedup.reference_rows'] == unfiltered['near_dedup.reference_rows'] == 13
+  assert filtered['near_dedup.reference_unrelated'] >= 6
+  assert 'near_dedup.reference_unrelated' not in unfiltered
+  assert filtered['near_dedup.lsh_keys'] < unfiltered['near_dedup.lsh_keys'] / 5
+
+
+def test_key_set_is_every_distinct_key_or_none_past_its_bound(fps):
+  nodes = [Node((False, name), (), 'x', fps[name]) for name in ('original', 'other')]
+  every = np.unique(np.concatenate([lsh_key_arrays(n.fingerprint)[0] for n in nodes]))
+  with local_pipeline() as p:
+    made = p | beam.Create(nodes)
+    for label, max_keys, want in (('all', len(every), every), ('over', len(every) - 1, None),
+                                  ('off', 0, None)):
+      got = made | f'Set{label}' >> beam.CombineGlobally(KeySet(max_keys=max_keys))
+      assert_that(got | f'List{label}' >> beam.Map(lambda k: None if k is None else k.tolist()),
+                  equal_to([None if want is None else want.tolist()]), label=label)
+    nothing = p | 'None' >> beam.Create([]) | beam.CombineGlobally(KeySet(max_keys=10))
+    assert_that(nothing | beam.Map(len), equal_to([0]), label='empty')
 
 
 def test_bounded_buckets_and_disabled_stage_pass_clips(fps):

@@ -36,5 +36,6 @@ def test_snapshot_is_carried_minus_withdrawn_and_superseded_plus_tonight():
                 equal_to(['keep', 'again']), label='fingerprints')
     assert_that(snap.delta | 'D' >> beam.Map(lambda r: r['audio']['path']),
                 equal_to([f'/o/audio/dd/{"d" * 32}.flac']), label='delta')
-    assert_that(snap.withdrawn | 'W' >> beam.Map(lambda r: (r['upload_id'], r['build_id'])),
-                equal_to([('gone', 'n2')]), label='withdrawn')
+    assert_that(snap.withdrawn, equal_to([{  # content ids only: no upload, no contributor
+        'clip_id': 'b' * 32, 'audio_path': f'/o/audio/{"b" * 32}.flac', 'build_id': 'n2'}]),
+        label='withdrawn')
