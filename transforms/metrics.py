@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = ['clipping_ratio', 'peak_dbfs', 'dc_offset', 'loudness_lufs', 'wada_snr_db',
            'vad_probabilities', 'speech_ratio', 'dropout_ratio', 'bandwidth_hz',
-           'speaking_rate_cps', 'letter_count', 'spectrogram', 'frame_signal',
+           'speaking_rate_cps', 'letter_count', 'spectrogram', 'frame_signal', 'k_weighting_sos',
            'VAD_RATE', 'VAD_FRAME']
 
 _EPS = 1e-10
@@ -101,18 +101,58 @@ def dc_offset(x: np.ndarray) -> float:
   return float(np.mean(x)) if x.size else 0.0
 
 
-def loudness_lufs(x: np.ndarray, *, sample_rate: int) -> float | None:
-  """Integrated loudness per ITU-R BS.1770-4 with gating (pyloudnorm).
+def k_weighting_sos(sample_rate: int) -> np.ndarray:
+  """BS.1770's K-weighting as two second-order sections ``(2, 6)`` for ``scipy.signal.sosfilt``.
 
+  The designs pyloudnorm uses (RBJ cookbook biquads): a +4 dB high shelf at
+  1500 Hz (Q 1/sqrt(2)), then a high pass at 38 Hz (Q 0.5).
+  """
+  a_gain = 10 ** (4.0 / 40)
+  w0 = 2 * np.pi * 1500.0 / sample_rate
+  cos, alpha, root = np.cos(w0), np.sin(w0) / (2 / np.sqrt(2)), 2 * np.sqrt(a_gain)
+  shelf = [a_gain * ((a_gain + 1) + (a_gain - 1) * cos + root * alpha),
+           -2 * a_gain * ((a_gain - 1) + (a_gain + 1) * cos),
+           a_gain * ((a_gain + 1) + (a_gain - 1) * cos - root * alpha),
+           (a_gain + 1) - (a_gain - 1) * cos + root * alpha,
+           2 * ((a_gain - 1) - (a_gain + 1) * cos),
+           (a_gain + 1) - (a_gain - 1) * cos - root * alpha]
+  w0 = 2 * np.pi * 38.0 / sample_rate
+  cos, alpha = np.cos(w0), np.sin(w0) / (2 * 0.5)
+  high_pass = [(1 + cos) / 2, -(1 + cos), (1 + cos) / 2, 1 + alpha, -2 * cos, 1 - alpha]
+  sos = np.array([shelf, high_pass])
+  return sos / sos[:, 3:4]
+
+
+def loudness_lufs(x: np.ndarray, *, sample_rate: int) -> float | None:
+  """Integrated loudness of a mono clip per ITU-R BS.1770-4 with gating.
+
+  pyloudnorm's algorithm (its filters, 400 ms blocks every 100 ms, the -70
+  LKFS absolute and -10 LU relative gates), one ``sosfilt`` pass and
+  vectorized block energies: equal to ``pyloudnorm.Meter(rate).
+  integrated_loudness`` within float noise, at a fraction of its cost.
   ``None`` when the clip is shorter than one 400 ms gating block or every
   block is gated away (digital silence).
   """
   if x.shape[0] < int(0.4 * sample_rate) + 1:
     return None
-  # Imported on first use: pyloudnorm imports scipy.signal (1.5-3 s of start-up),
-  # which the launching process and workers that never measure do not need.
-  import pyloudnorm  # noqa: PLC0415
-  value = pyloudnorm.Meter(sample_rate).integrated_loudness(x.astype(np.float64))
+  # Imported on first use: scipy.signal costs 1.5-3 s of start-up, which the
+  # launching process and workers that never measure do not need.
+  from scipy.signal import sosfilt  # noqa: PLC0415
+  weighted = sosfilt(k_weighting_sos(sample_rate), x.astype(np.float64))
+  energy = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
+  block_s, step = 0.4, 1.0 - 0.75  # pyloudnorm's expressions, for the same block bounds
+  blocks = np.arange(int(np.round((x.shape[0] / sample_rate - block_s) / (block_s * step))) + 1)
+  lower = (block_s * (blocks * step) * sample_rate).astype(np.int64)
+  upper = np.minimum((block_s * (blocks * step + 1) * sample_rate).astype(np.int64), x.shape[0])
+  z = (energy[upper] - energy[lower]) / (block_s * sample_rate)
+  with np.errstate(divide='ignore'):
+    block_lufs = -0.691 + 10 * np.log10(z)
+  gated = block_lufs >= -70.0
+  if not gated.any():
+    return None
+  relative = -0.691 + 10 * np.log10(np.mean(z[gated])) - 10.0
+  gated &= block_lufs > relative
+  value = -0.691 + 10 * np.log10(np.mean(z[gated])) if gated.any() else -np.inf
   return float(value) if np.isfinite(value) else None
 
 

@@ -35,14 +35,18 @@ def ratio(x, vad):
 
 # Loudness ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('name', ['speech', 'tone', 'white', 'pink'])
-def test_loudness_matches_pyloudnorm(name):
+@pytest.mark.parametrize('rate', [16000, 44100, 48000])
+@pytest.mark.parametrize('name', ['speech', 'tone', 'white', 'pink', 'half silent', 'ragged'])
+def test_loudness_matches_pyloudnorm(name, rate):
   x = {'speech': ref.speech(1, duration_s=4.0),
        'tone': ref.tone(frequency_hz=440, amplitude=0.2, samples=RATE * 3),
        'white': 0.05 * ref.white_noise(1, samples=RATE * 3),
-       'pink': 0.05 * ref.pink_noise(1, samples=RATE * 3)}[name]
-  expected = pyloudnorm.Meter(RATE).integrated_loudness(x.astype(np.float64))
-  assert metrics.loudness_lufs(x, sample_rate=RATE) == pytest.approx(expected, abs=0.1)
+       'pink': 0.05 * ref.pink_noise(1, samples=RATE * 3),
+       # Gated blocks at the start; a length that ends mid-block.
+       'half silent': np.concatenate([np.zeros(RATE * 2), ref.speech(2, duration_s=2.0)]),
+       'ragged': 0.05 * ref.white_noise(3, samples=int(RATE * 1.37) + 11)}[name]
+  expected = pyloudnorm.Meter(rate).integrated_loudness(x.astype(np.float64))
+  assert metrics.loudness_lufs(x, sample_rate=rate) == pytest.approx(expected, abs=0.01)
 
 
 def test_loudness_meets_bs1770_reference_values():
