@@ -40,11 +40,12 @@ from pipelines.bench_corpus import make_corpus, make_long_upload
 from pipelines.bench_jobs import datasets_job, floor_job, librosa_job
 from pipelines.publish import read_json
 from transforms.common import TIME_SUFFIX
+from transforms.decode import CHILD_STAGE
 
 __all__ = ['run_build', 'stage_costs', 'measure', 'main', 'STAGES']
 
 STAGES = (  # (row of the table, the STAGE.us distributions it sums)
-    ('decode', ('decode',)), ('standardize', ('standardize',)), ('trim', ('trim',)),
+    ('decode', ('decode', CHILD_STAGE)), ('standardize', ('standardize',)), ('trim', ('trim',)),
     ('measure', ('measure',)), ('fingerprint', ('fingerprint',)),
     ('filter, split', ('filter', 'split')), ('encode (FLAC)', ('encode',)),
     ('dedup (exact + near)', ('dedup', 'near_dedup')), ('write (Parquet)', ('write',)))

@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.records import Clip, Reject
+from transforms.errors import RejectUpload
 
 __all__ = ['RejectUpload', 'StageFn', 'StageOutputs', 'ACCEPTED', 'REJECTED',
            'apply_stage', 'METRICS_NAMESPACE', 'inc_counter', 'timed', 'stage_timer',
@@ -71,27 +72,6 @@ def timed(stage: str) -> Callable:
         yield output
     return wrapper
   return decorate
-
-
-class RejectUpload(Exception):
-  """Raised by a stage when an upload cannot be accepted.
-
-  Args:
-    reason: a code from :data:`schemas.records.REASONS`.
-    detail: one sentence for a human, naming the offending value.
-    reasons: every failed rule when several failed (defaults to ``(reason,)``).
-    duplicate_of: the upload kept instead of this one, for duplicates.
-    cross_contributor: for duplicates, whether the kept upload is another
-      contributor's.
-  """
-  def __init__(self, reason: str, detail: str, *, reasons: tuple[str, ...] = (),
-               duplicate_of: str | None = None, cross_contributor: bool | None = None):
-    super().__init__(f'{reason}: {detail}')
-    self.reason = reason
-    self.detail = detail
-    self.reasons = reasons
-    self.duplicate_of = duplicate_of
-    self.cross_contributor = cross_contributor
 
 
 class StageFn(beam.DoFn):

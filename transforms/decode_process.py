@@ -1,6 +1,6 @@
 """Decoding in a child process: a time limit, a memory bound and crash isolation per upload.
 
-* :class:`DecoderProcess`: runs :func:`transforms.decode.decode_bytes` in a
+* :class:`DecoderProcess`: runs :func:`transforms.codecs.decode_bytes` in a
   long-lived child Python process, one upload at a time.
 
 Why a process and not a thread: a codec stuck in C (FFmpeg or libsndfile on a
@@ -21,7 +21,8 @@ the worker, and every upload of its bundle, down with it. Here:
 The protocol on the child's stdin and stdout is length-prefixed pickles, each
 followed by raw bytes: ``DecodeConfig`` and the file's bytes in (read into one
 buffer: the child holds a single copy), ``('ok', Decoded)``, ``('reject',
-(reason, detail))`` or ``('error', traceback)`` out. The child's own fd 1 is pointed at
+(reason, detail))`` or ``('error', traceback)`` out, each with the child's CPU
+seconds for the upload (:attr:`DecoderProcess.last_cpu_s`). The child's own fd 1 is pointed at
 its stderr so that nothing a codec prints can corrupt the replies.
 """
 
@@ -41,7 +42,7 @@ import time
 import traceback
 
 from schemas.config import DecodeConfig
-from transforms.common import RejectUpload
+from transforms.errors import RejectUpload
 
 __all__ = ['DecoderProcess']
 
@@ -116,6 +117,8 @@ class DecoderProcess:
     self._config = config
     self._child: subprocess.Popen | None = None
     self._stderr = None
+    self.last_cpu_s = 0.0
+    """The child's CPU seconds for the last upload it answered (0 when it did not)."""
 
   @property
   def pid(self) -> int | None:
@@ -145,10 +148,11 @@ class DecoderProcess:
 
   def _ask(self, data: bytes):
     child = self._running()
+    self.last_cpu_s = 0.0
     try:
       _write_message(child.stdin.fileno(), self._config, data)
       deadline = time.monotonic() + self._config.timeout_s
-      (kind, payload), _ = _read_message(child.stdout.fileno(), deadline)
+      (kind, payload, self.last_cpu_s), _ = _read_message(child.stdout.fileno(), deadline)
     except TimeoutError:
       self.close(kill=True)
       raise RejectUpload('decode_timeout', f'decoding took longer than '
@@ -217,7 +221,7 @@ def _limit_memory(max_memory_mb: int) -> None:
 
 
 def _serve(max_memory_mb: int) -> None:
-  from transforms.decode import decode_bytes  # noqa: PLC0415 -- loaded before the cap
+  from transforms.codecs import decode_bytes  # noqa: PLC0415 -- loaded before the cap
   replies = os.dup(1)
   os.dup2(2, 1)  # whatever a codec prints goes to stderr, never into a reply
   requests = sys.stdin.fileno()
@@ -227,6 +231,7 @@ def _serve(max_memory_mb: int) -> None:
       config, data = _read_message(requests)
     except EOFError:
       return
+    start = time.process_time()
     try:
       reply = ('ok', decode_bytes(data, config=config))
     except RejectUpload as e:
@@ -237,7 +242,7 @@ def _serve(max_memory_mb: int) -> None:
     except Exception:  # noqa: BLE001 -- sent back whole: the stage records it
       reply = ('error', traceback.format_exc())
     del data
-    _write_message(replies, reply)
+    _write_message(replies, (*reply, time.process_time() - start))
 
 
 if __name__ == '__main__':

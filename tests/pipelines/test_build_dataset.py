@@ -240,6 +240,9 @@ def test_metrics_json_holds_counters_and_stage_timings(built, tmp_path_factory):
   metrics = json.loads((tmp_path_factory.getbasetemp() / BUILT_METRICS).read_text())
   timings = metrics['distributions']
   assert metrics['counters']['decode.received'] == timings['decode.us']['count']
+  # The decoder child's CPU is recorded beside the worker thread's.
+  assert timings['decode_process.us']['count'] == timings['decode.us']['count']
+  assert timings['decode_process.us']['sum'] > 0
   assert metrics['counters']['measure.received'] == timings['fingerprint.us']['count']
   for stage in ('decode', 'standardize', 'trim', 'measure', 'fingerprint', 'filter', 'encode',
                 'dedup', 'near_dedup', 'split', 'write'):
