@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+BENCH_INSTALLED := $(VENV)/.bench-installed
 SAMPLE := data/sample/uploads
 SAMPLE_STAMP := data/sample/.generated
 OUT ?= out
@@ -33,6 +34,11 @@ $(INSTALLED): setup.py constraints.txt
 
 setup: $(INSTALLED)
 
+# The benchmarks' extra (imageio-ffmpeg) on top of the test environment.
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,bench]"
+	touch $@
+
 $(SAMPLE_STAMP): $(INSTALLED) pipelines/make_sample.py pipelines/sample_audio.py
 	rm -rf $(SAMPLE)
 	$(BIN)/python -m pipelines.make_sample --out $(SAMPLE)
@@ -53,19 +59,19 @@ nightly: $(SAMPLE_STAMP)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(INSTALLED)
+bench: $(BENCH_INSTALLED)
 	mkdir -p bench
 	$(BIN)/python -m pipelines.bench_metrics --out bench/metrics.json
 	$(BIN)/python -m pipelines.bench_nightly --out bench/nightly.json
 	$(BIN)/python -m pipelines.bench_throughput --hours $(HOURS) --out bench/throughput.json
 
 # Throughput alone, e.g. make bench-throughput HOURS=0.5 (corpora are kept in bench/corpus).
-bench-throughput: $(INSTALLED)
+bench-throughput: $(BENCH_INSTALLED)
 	mkdir -p bench
 	$(BIN)/python -m pipelines.bench_throughput --hours $(HOURS) --out bench/throughput.json
 
 # Cost per audio hour at several corpus sizes (the 8 h corpus takes a while to generate).
-bench-scaling: $(INSTALLED)
+bench-scaling: $(BENCH_INSTALLED)
 	mkdir -p bench
 	$(BIN)/python -m pipelines.bench_throughput --hours $(SCALING_HOURS) --skip librosa,datasets \
 	  --out bench/scaling.json

@@ -40,6 +40,10 @@ setuptools.setup(
         # pillow: reads the report's headless-Chromium screenshot.
         # atheris: coverage-guided fuzzing of decoding and sidecar parsing (tests/fuzz); its
         # wheels cover CPython 3.11-3.13 on x86-64 Linux, elsewhere it would need clang to build.
+        # imageio-ffmpeg: a static ffmpeg binary, put on PATH for the benchmark's librosa
+        # loop only (audioread runs FFmpeg's command line for webm and m4a), as for a user
+        # with FFmpeg installed; make test does not need it.
+        'bench': ['imageio-ffmpeg>=0.5'],
         'test': ['pytest>=8', 'ruff>=0.6', 'espeakng-loader>=0.2', 'gcp-storage-emulator>=2026.7',
                  'datasets>=3.6,<4', 'duckdb>=1.1', 'pillow>=10',
                  'atheris>=3.0; platform_system == "Linux" and platform_machine == "x86_64" '

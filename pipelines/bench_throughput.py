@@ -37,7 +37,7 @@ import threading
 import time
 
 from pipelines.bench_corpus import make_corpus, make_long_upload
-from pipelines.bench_jobs import datasets_job, floor_job, librosa_job
+from pipelines.bench_jobs import datasets_job, ffmpeg_on_path, floor_job, librosa_job
 from pipelines.publish import read_json
 from transforms.common import TIME_SUFFIX
 from transforms.decode import CHILD_STAGE
@@ -172,7 +172,8 @@ def measure(*, hours: float, corpus_root: str, work: str, skip: set[str]) -> dic
   if 'librosa' not in skip:
     result['librosa'] = _rates(librosa_job(paths, out_dir=os.path.join(work, 'librosa')))
   if 'datasets' not in skip:
-    job = datasets_job(paths, out_path=os.path.join(work, 'datasets.parquet'))
+    with ffmpeg_on_path():  # in case its Audio decoding can use FFmpeg's command line
+      job = datasets_job(paths, out_path=os.path.join(work, 'datasets.parquet'))
     if 'error' in job:  # soundfile cannot open webm or m4a: the part of the corpus it can
       wav = [p for p in paths if p.endswith('.wav')]
       job = {'error_on_whole_corpus': job['error'], 'only': 'wav files',
@@ -231,7 +232,8 @@ def format_table(result: dict) -> str:
                  f'{_fmt(job["audio_s_per_wall_s"]):>15}{job["wall_s"]:>9.1f}'
                  f'{job["cpu_s"]:>9.1f}{job["peak_rss_mib"]:>14.0f}')
     if 'audioread_backends' in job:
-      lines.append(f'{"":<28}audioread backends: {", ".join(job["audioread_backends"]) or "none"}')
+      lines.append(f'{"":<28}audioread backends: {", ".join(job["audioread_backends"]) or "none"}'
+                   f'; ffmpeg {job.get("ffmpeg") or "not on PATH"} (imageio-ffmpeg)')
     if job.get('failed'):
       lines.append(f'{"":<28}{job["failed"]} of {job["files"]} files failed: '
                    f'{next(iter(job["errors"]))[:90]}')
