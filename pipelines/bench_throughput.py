@@ -71,6 +71,22 @@ def _tree(root: int) -> list[int]:
   return found
 
 
+_ROLES = (('pipelines.build_dataset', 'runner'), ('sdk_worker_main', 'SDK worker'),
+          ('transforms.decode_process', 'decoder'))
+
+
+def _role(pid: int) -> str:
+  """What a process of the build is, from its command line."""
+  try:
+    with open(f'/proc/{pid}/cmdline', 'rb') as f:
+      command = f.read().decode('utf-8', 'replace')
+  except OSError:
+    return 'other'
+  if command.startswith('/bin/sh'):  # the shell the runner starts each worker with
+    return 'other'
+  return next((role for marker, role in _ROLES if marker in command), 'other')
+
+
 def _proc_facts(pid: int) -> tuple[float, float] | None:
   """(peak RSS in MiB, CPU seconds) of a live process, from /proc."""
   try:
@@ -91,14 +107,17 @@ class _TreeSampler(threading.Thread):
     super().__init__(daemon=True)
     self._pid = pid
     self.facts: dict[int, tuple[float, float]] = {}
+    self.roles: dict[int, str] = {}
     self.stop = threading.Event()
 
   def run(self):
     while not self.stop.is_set():
       for pid in _tree(self._pid):
         facts = _proc_facts(pid)
-        if facts:
-          self.facts[pid] = facts
+        if facts:  # a zombie has no VmHWM any more: keep the peak seen while it lived
+          self.facts[pid] = (max(facts[0], self.facts.get(pid, (0.0, 0.0))[0]), facts[1])
+          if pid not in self.roles:
+            self.roles[pid] = _role(pid)
       self.stop.wait(_POLL_S)
 
 
@@ -130,7 +149,20 @@ def run_build(uploads: str, output: str, *, extra: list[str] = ()) -> dict:
           'peak_rss_mib': max((rss for rss, _ in sampler.facts.values()), default=0.0),
           'peak_rss_mib_by_process': sorted((round(rss) for rss, _ in sampler.facts.values()),
                                             reverse=True),
+          'by_role': _by_role(sampler),
           'summary': summary, 'metrics': read_json(metrics_path)}
+
+
+def _by_role(sampler: _TreeSampler) -> dict[str, dict]:
+  """Per kind of process: how many, the largest peak RSS, their CPU."""
+  roles: dict[str, dict] = {}
+  for pid, (rss, cpu) in sampler.facts.items():
+    role = roles.setdefault(sampler.roles.get(pid, 'other'),
+                            {'processes': 0, 'peak_rss_mib': 0.0, 'cpu_s': 0.0})
+    role['processes'] += 1
+    role['peak_rss_mib'] = max(role['peak_rss_mib'], rss)
+    role['cpu_s'] += cpu
+  return roles
 
 
 def stage_costs(metrics: dict) -> dict[str, float]:
@@ -252,6 +284,11 @@ def format_table(result: dict) -> str:
   lines.append(f'accepted {full["accepted"]} of {full["uploads"]} uploads; '
                f'CPU per audio hour: {full["cpu_s"] / (full["audio_s"] / 3600):.0f} s; '
                f'{full["processes"]} processes')
+  if 'by_role' in full:
+    lines.append('full build by process: ' + '; '.join(
+        f'{role} x{facts["processes"]}: {facts["cpu_s"]:.1f} CPU s, peak RSS '
+        f'{facts["peak_rss_mib"]:.0f} MiB' for role, facts in sorted(full['by_role'].items())
+        if role != 'other'))
   lines += ['', f'{"stage (thread CPU)":<24}{"s":>8}{"share":>8}{"ms/audio s":>12}']
   for stage, seconds in [*full['stages_s'].items(),
                          ('Beam, start-up, rest', full['cpu_s'] - sum(full['stages_s'].values()))]:
