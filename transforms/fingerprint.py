@@ -119,22 +119,22 @@ of a later word, unrelated clips share 7 times fewer keys (measured on the
 benchmark's speech), while copies keep about half of theirs, because words
 that keep their bits come in loud stretches."""
 
-LSH_LOUD_WINDOWS = ((0, 20), (6, 26), (12, 32))
+LSH_LOUD_WINDOWS = ((0, 16), (8, 24), (16, 32))
 LSH_LOUD_NEIGHBOUR_BITS = 8
 LSH_LOUD_DB = 10
 LSH_LOUD_MAX_WORDS = 64
-"""Shorter keys (20 + 8 bits) from the loud words (within 10 dB of the clip's
+"""Shorter keys (16 + 8 bits) from the loud words (within 10 dB of the clip's
 loudest, by the levels of :func:`fingerprint_with_levels`) of clips that have
 at most 64 of them (about 1 s of loud speech). Under babble at 20 dB SNR such a
-clip keeps too few 24 + 12-bit keys to line up in 3 blocks (candidates: 86 % of
-the formant-speech copies under 2.4 s, 90 % of all eSpeak NG copies); with
-these, 74 of 75 formant-speech copies under babble are candidates, and every
-eSpeak NG copy. Noise flips the bits of quiet words, so the shorter keys of
-loud words survive. Longer clips keep enough long keys, and short keys from
+clip keeps too few 24 + 12-bit keys to line up in 3 blocks (in bench_dedup's
+formant speech, 4 of 150 copies under babble, all 1.2-1.4 s long, scored 1-2);
+with these every copy under noise is a candidate (with 20 + 8-bit keys, 2 of
+the 4 still were not). Noise flips the bits of quiet words, so the short keys
+of loud words survive. Longer clips keep enough long keys, and short keys from
 every clip made unrelated clips share keys so often that the work per clip grew
 with the set (bench_dedup's replicas: 1.6 times the key pairs per clip at 4x
 with 20 + 8-bit keys from every word, 1.26 times from the loud words of every
-clip, 1.11 times like this or without)."""
+clip, 1.2 times like this or without: these clips are few)."""
 
 ALIGN_BLOCKS = 32
 ALIGN_TOLERANCE_FRAMES = 1
