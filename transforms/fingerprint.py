@@ -57,7 +57,7 @@ __all__ = ['fingerprint', 'match', 'information', 'Information', 'is_low_informa
            'aligned_blocks_by_group',
            'ALIGN_BLOCKS', 'ALIGN_TOLERANCE_FRAMES', 'MIN_ALIGNED_BLOCKS',
            'fingerprint_with_levels', 'loud_ber', 'MAX_LOUD_BER', 'LOUD_RANGE_DB',
-           'MIN_LOUD_WORDS']
+           'MIN_LOUD_WORDS', 'unmatched_speech_s', 'MAX_UNMATCHED_SPEECH_S']
 
 ANALYSIS_RATE_HZ = 8000
 FRAME_S = 0.128
@@ -90,6 +90,15 @@ LOUD_RANGE_DB = 20
 
 MIN_LOUD_WORDS = 16
 """Fewest loud words (0.26 s) a :func:`loud_ber` is computed over."""
+
+MAX_UNMATCHED_SPEECH_S = 0.5
+"""Default third condition (:func:`unmatched_speech_s`): at either end of the
+alignment, neither clip has more than 0.5 s of loud speech the other lacks. A
+copy may be trimmed by up to 0.5 s per end, and what padding adds is silence or
+noise. In ``bench_dedup`` copies leave at most 0.26 s (trimmed copies and
+combinations), while a short clip of one performance matched over part of a
+longer clip of another (eSpeak NG reads shared words almost alike) leaves
+0.66-0.88 s of the longer one unmatched."""
 
 MIN_OVERLAP_FRAMES = 48
 """Fewest aligned words a BER is computed over (0.94 s of audio; a 1 s clip has
@@ -312,6 +321,30 @@ def loud_ber(a: np.ndarray, b: np.ndarray, levels_a: np.ndarray, levels_b: np.nd
   words_b = np.asarray(b, np.uint32)[low - offset_frames:high - offset_frames]
   errors = np.bitwise_count(words_a[loud] ^ words_b[loud])
   return float(errors.sum() / (32 * count))
+
+
+def unmatched_speech_s(length_a: int, length_b: int, levels_a: np.ndarray | None,
+                       levels_b: np.ndarray | None, *, offset_frames: int) -> float | None:
+  """The most loud speech, in seconds, one clip has beyond the other at one end.
+
+  At ``offset_frames`` (as :func:`match` returns it), the words of either clip
+  outside the overlap that are within :data:`LOUD_RANGE_DB` of that clip's
+  loudest word, counted at each of the four ends; the largest count times
+  :data:`HOP_S`. ``None`` when levels are missing or the clips do not overlap.
+  """
+  if (levels_a is None or levels_b is None or len(levels_a) != length_a
+      or len(levels_b) != length_b):
+    return None
+  low, high = max(0, offset_frames), min(length_a, length_b + offset_frames)
+  if high - low <= 0:
+    return None
+  most = 0
+  for levels, lo, hi in ((levels_a, low, high),
+                         (levels_b, low - offset_frames, high - offset_frames)):
+    levels = np.asarray(levels, np.int16)
+    loud = levels >= levels.max() - LOUD_RANGE_DB
+    most = max(most, int(np.count_nonzero(loud[:lo])), int(np.count_nonzero(loud[hi:])))
+  return most * HOP_S
 
 
 class Information(NamedTuple):
