@@ -39,7 +39,7 @@ from pipelines.sample_audio import encode_audio, random_voice, synth_speech
 from schemas.config import SplitConfig
 from schemas.tables import FINGERPRINT_SCHEMA, UPLOAD_STATE_SCHEMA, manifest_schema
 from transforms.fingerprint import HOP_S, fingerprint_with_levels
-from transforms.select_new import listing_stamp
+from transforms.select_new import listing_stamp, path_sha256
 from transforms.split import split_of
 
 __all__ = ['synthesize_history', 'add_new_uploads', 'measure_night', 'main']
@@ -84,7 +84,7 @@ def synthesize_history(out: str, uploads: str, *, clips: int, seed: int = 0) -> 
     with open(f'{stem}.json', 'w') as f:
       json.dump({'contributor_id': contributor, 'consent': True}, f)
     listed = FileSystems.match([f'{stem}.*'])[0].metadata_list
-    state.append({'stem': stem, 'files': listing_stamp(listed),
+    state.append({'stem_sha256': path_sha256(stem), 'files': listing_stamp(listed),
                   'content_sha256': f'{i:064x}', 'build_id': _BASE})
     clip_id = f'{i:032x}'
     words, levels = spoken[i]

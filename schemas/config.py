@@ -134,6 +134,8 @@ class NearDedupConfig:
       same recording (transforms/fingerprint.py, MAX_BER, says why 0.32).
     max_loud_ber: and the bit error rate over the loud words of both clips at
       or below which they are (MAX_LOUD_BER says why 0.24).
+    max_unmatched_speech_s: unless either clip has more loud speech than this
+      beyond the other at one end (MAX_UNMATCHED_SPEECH_S says why 0.5 s).
     max_bucket_size: LSH buckets holding more clips are skipped and counted,
       never compared pairwise.
     min_aligned_blocks: clips are compared only when the LSH keys they share
@@ -150,6 +152,7 @@ class NearDedupConfig:
   enabled: bool = True
   max_ber: float = 0.32
   max_loud_ber: float = 0.24
+  max_unmatched_speech_s: float = 0.5
   max_bucket_size: int = 200
   min_aligned_blocks: int = 3
   lsh_partitions: int = 16
@@ -160,6 +163,8 @@ class NearDedupConfig:
            'must be between 0 and 0.5 (0.5 is the bit error rate of unrelated audio)')
     _check(0 < self.max_loud_ber < 0.5, f'{prefix}.max_loud_ber', self.max_loud_ber,
            'must be between 0 and 0.5 (0.5 is the bit error rate of unrelated audio)')
+    _check(self.max_unmatched_speech_s >= 0, f'{prefix}.max_unmatched_speech_s',
+           self.max_unmatched_speech_s, 'must be at least 0 (seconds)')
     _check(self.max_bucket_size >= 2, f'{prefix}.max_bucket_size', self.max_bucket_size,
            'must be at least 2')
     _check(1 <= self.min_aligned_blocks <= 32, f'{prefix}.min_aligned_blocks',

@@ -89,9 +89,9 @@ FINGERPRINT_SCHEMA = pa.schema([
 """``OUT/builds/ID/fingerprints/part-*.parquet``: one row per accepted clip."""
 
 UPLOAD_STATE_SCHEMA = pa.schema([
-    pa.field('stem', pa.string(), nullable=False),
+    pa.field('stem_sha256', pa.string(), nullable=False),
     pa.field('files', pa.list_(pa.struct([
-        pa.field('path', pa.string(), nullable=False),
+        pa.field('path_sha256', pa.string(), nullable=False),
         pa.field('size_bytes', pa.int64(), nullable=False),
         pa.field('updated_s', pa.float64(), nullable=False),
     ])), nullable=False),
@@ -99,10 +99,11 @@ UPLOAD_STATE_SCHEMA = pa.schema([
     pa.field('build_id', pa.string(), nullable=False),
 ])
 """Nightly ``OUT/builds/ID/state/uploads/part-*.parquet``: one row per upload (an
-audio file and its sidecar, named by their common path without extension)
-processed by this build or an earlier one: the files' sizes and update times
-as listed, and the SHA-256 of their content; ``build_id`` is the build that
-processed that content."""
+audio file and its sidecar, known by the SHA-256 of their common path without
+extension) processed by this build or an earlier one: each file's path SHA-256,
+size and update time as listed, and the SHA-256 of their content; ``build_id``
+is the build that processed that content. No path is stored: a path often
+names its contributor, and the state outlives consent withdrawal."""
 
 WITHDRAWN_SCHEMA = pa.schema([
     pa.field('clip_id', pa.string(), nullable=False),

@@ -57,7 +57,7 @@ __all__ = ['fingerprint', 'match', 'information', 'Information', 'is_low_informa
            'aligned_blocks_by_group',
            'ALIGN_BLOCKS', 'ALIGN_TOLERANCE_FRAMES', 'MIN_ALIGNED_BLOCKS',
            'fingerprint_with_levels', 'loud_ber', 'MAX_LOUD_BER', 'LOUD_RANGE_DB',
-           'MIN_LOUD_WORDS']
+           'MIN_LOUD_WORDS', 'unmatched_speech_s', 'MAX_UNMATCHED_SPEECH_S']
 
 ANALYSIS_RATE_HZ = 8000
 FRAME_S = 0.128
@@ -91,6 +91,15 @@ LOUD_RANGE_DB = 20
 MIN_LOUD_WORDS = 16
 """Fewest loud words (0.26 s) a :func:`loud_ber` is computed over."""
 
+MAX_UNMATCHED_SPEECH_S = 0.5
+"""Default third condition (:func:`unmatched_speech_s`): at either end of the
+alignment, neither clip has more than 0.5 s of loud speech the other lacks. A
+copy may be trimmed by up to 0.5 s per end, and what padding adds is silence or
+noise. In ``bench_dedup`` copies leave at most 0.26 s (trimmed copies and
+combinations), while a short clip of one performance matched over part of a
+longer clip of another (eSpeak NG reads shared words almost alike) leaves
+0.66-0.88 s of the longer one unmatched."""
+
 MIN_OVERLAP_FRAMES = 48
 """Fewest aligned words a BER is computed over (0.94 s of audio; a 1 s clip has
 51 words): shorter overlaps of unrelated speech reach low BERs by chance."""
@@ -119,22 +128,22 @@ of a later word, unrelated clips share 7 times fewer keys (measured on the
 benchmark's speech), while copies keep about half of theirs, because words
 that keep their bits come in loud stretches."""
 
-LSH_LOUD_WINDOWS = ((0, 20), (6, 26), (12, 32))
+LSH_LOUD_WINDOWS = ((0, 16), (8, 24), (16, 32))
 LSH_LOUD_NEIGHBOUR_BITS = 8
 LSH_LOUD_DB = 10
 LSH_LOUD_MAX_WORDS = 64
-"""Shorter keys (20 + 8 bits) from the loud words (within 10 dB of the clip's
+"""Shorter keys (16 + 8 bits) from the loud words (within 10 dB of the clip's
 loudest, by the levels of :func:`fingerprint_with_levels`) of clips that have
 at most 64 of them (about 1 s of loud speech). Under babble at 20 dB SNR such a
-clip keeps too few 24 + 12-bit keys to line up in 3 blocks (candidates: 86 % of
-the formant-speech copies under 2.4 s, 90 % of all eSpeak NG copies); with
-these, 74 of 75 formant-speech copies under babble are candidates, and every
-eSpeak NG copy. Noise flips the bits of quiet words, so the shorter keys of
-loud words survive. Longer clips keep enough long keys, and short keys from
+clip keeps too few 24 + 12-bit keys to line up in 3 blocks (in bench_dedup's
+formant speech, 4 of 150 copies under babble, all 1.2-1.4 s long, scored 1-2);
+with these every copy under noise is a candidate (with 20 + 8-bit keys, 2 of
+the 4 still were not). Noise flips the bits of quiet words, so the short keys
+of loud words survive. Longer clips keep enough long keys, and short keys from
 every clip made unrelated clips share keys so often that the work per clip grew
 with the set (bench_dedup's replicas: 1.6 times the key pairs per clip at 4x
 with 20 + 8-bit keys from every word, 1.26 times from the loud words of every
-clip, 1.11 times like this or without)."""
+clip, 1.2 times like this or without: these clips are few)."""
 
 ALIGN_BLOCKS = 32
 ALIGN_TOLERANCE_FRAMES = 1
@@ -312,6 +321,30 @@ def loud_ber(a: np.ndarray, b: np.ndarray, levels_a: np.ndarray, levels_b: np.nd
   words_b = np.asarray(b, np.uint32)[low - offset_frames:high - offset_frames]
   errors = np.bitwise_count(words_a[loud] ^ words_b[loud])
   return float(errors.sum() / (32 * count))
+
+
+def unmatched_speech_s(length_a: int, length_b: int, levels_a: np.ndarray | None,
+                       levels_b: np.ndarray | None, *, offset_frames: int) -> float | None:
+  """The most loud speech, in seconds, one clip has beyond the other at one end.
+
+  At ``offset_frames`` (as :func:`match` returns it), the words of either clip
+  outside the overlap that are within :data:`LOUD_RANGE_DB` of that clip's
+  loudest word, counted at each of the four ends; the largest count times
+  :data:`HOP_S`. ``None`` when levels are missing or the clips do not overlap.
+  """
+  if (levels_a is None or levels_b is None or len(levels_a) != length_a
+      or len(levels_b) != length_b):
+    return None
+  low, high = max(0, offset_frames), min(length_a, length_b + offset_frames)
+  if high - low <= 0:
+    return None
+  most = 0
+  for levels, lo, hi in ((levels_a, low, high),
+                         (levels_b, low - offset_frames, high - offset_frames)):
+    levels = np.asarray(levels, np.int16)
+    loud = levels >= levels.max() - LOUD_RANGE_DB
+    most = max(most, int(np.count_nonzero(loud[:lo])), int(np.count_nonzero(loud[hi:])))
+  return most * HOP_S
 
 
 class Information(NamedTuple):

@@ -21,7 +21,9 @@ The fingerprints, their score, the LSH keys and the candidate rule are in
 5. ``Verify``: each candidate pair leaves its lower-id node for the other
    (``CoGroupByKey`` by node id), where both fingerprints meet and
    :func:`verify_pair` scores them: ``ber <= max_ber`` at the best alignment
-   and, over the loud words of both, ``loud_ber <= max_loud_ber`` is a match.
+   and, over the loud words of both, ``loud_ber <= max_loud_ber`` is a match,
+   unless one clip has more than ``max_unmatched_speech_s`` of loud speech
+   beyond the other at an end (a short clip matching part of a longer one).
 6. ``Resolve``: see :func:`transforms.dedup_survivors.resolve`. All matches,
    and only matches, meet in one worker (about 200 bytes each).
 7. ``Apply``: each clip either goes on or is rejected with its decision.
@@ -56,7 +58,14 @@ from transforms.common import (
 )
 from transforms.dedup_candidates import FindCandidates, KeySet
 from transforms.dedup_survivors import Decision, NodeKey, resolve_all, survivor_rank
-from transforms.fingerprint import HOP_S, is_low_information, loud_ber, lsh_key_arrays, match
+from transforms.fingerprint import (
+  HOP_S,
+  is_low_information,
+  loud_ber,
+  lsh_key_arrays,
+  match,
+  unmatched_speech_s,
+)
 
 __all__ = ['DeduplicateNear', 'node_id', 'Node', 'verify_pair', 'STAGE']
 
@@ -187,7 +196,8 @@ class _ReferenceNodeFn(beam.DoFn):
 
 
 def verify_pair(node_a: Node, node_b: Node, *, hint_offset: int | None, max_ber: float,
-                max_loud_ber: float) -> tuple[float, float | None, int] | None:
+                max_loud_ber: float, max_unmatched_s: float
+                ) -> tuple[float, float | None, int] | None:
   """Whether two candidates are the same recording: ``(ber, loud_ber, offset)``
   when they match, else None.
 
@@ -196,7 +206,9 @@ def verify_pair(node_a: Node, node_b: Node, *, hint_offset: int | None, max_ber:
   under ``max_ber`` there, the best alignment is too. Otherwise every alignment
   is searched. At that alignment the loud words' BER
   (:func:`~transforms.fingerprint.loud_ber`) must also be at or under
-  ``max_loud_ber``, where both have levels and enough loud words.
+  ``max_loud_ber``, where both have levels and enough loud words, and neither
+  may have more than ``max_unmatched_s`` of loud speech beyond the other at an
+  end (:func:`~transforms.fingerprint.unmatched_speech_s`).
   """
   a, b = node_a.fingerprint, node_b.fingerprint
   ber, offset = 1.0, 0
@@ -212,6 +224,11 @@ def verify_pair(node_a: Node, node_b: Node, *, hint_offset: int | None, max_ber:
   if loud is not None and loud > max_loud_ber:
     inc_counter(STAGE, 'rejected_by_loud_ber')
     return None
+  unmatched = unmatched_speech_s(len(a), len(b), node_a.levels, node_b.levels,
+                                 offset_frames=offset)
+  if unmatched is not None and unmatched > max_unmatched_s:
+    inc_counter(STAGE, 'rejected_by_unmatched_speech')
+    return None
   return ber, loud, offset
 
 
@@ -222,9 +239,10 @@ class _VerifyFn(beam.DoFn):
   """(b, {'node': [node b], 'halves': [(node a, offset), ...]}) -> matches, as
   tuples of :class:`~transforms.dedup_survivors.Match`'s fields
   (:func:`verify_pair`)."""
-  def __init__(self, *, max_ber: float, max_loud_ber: float):
+  def __init__(self, *, max_ber: float, max_loud_ber: float, max_unmatched_s: float):
     self._max_ber = max_ber
     self._max_loud_ber = max_loud_ber
+    self._max_unmatched_s = max_unmatched_s
 
   @timed(STAGE)
   def process(self, element: tuple[int, dict[str, list]]) -> Iterator[tuple]:
@@ -233,7 +251,8 @@ class _VerifyFn(beam.DoFn):
       for node_a, hint in joined['halves']:
         inc_counter(STAGE, 'candidates')
         verdict = verify_pair(node_a, node_b, hint_offset=hint, max_ber=self._max_ber,
-                              max_loud_ber=self._max_loud_ber)
+                              max_loud_ber=self._max_loud_ber,
+                              max_unmatched_s=self._max_unmatched_s)
         if verdict is None:
           continue
         inc_counter(STAGE, 'matches')
@@ -319,8 +338,9 @@ class DeduplicateNear(beam.PTransform):
         partitions=config.lsh_partitions)
     matches = ({'node': by_id, 'halves': halves}
                | 'JoinCandidate' >> beam.CoGroupByKey()
-               | 'Verify' >> beam.ParDo(_VerifyFn(max_ber=config.max_ber,
-                                                  max_loud_ber=config.max_loud_ber)))
+               | 'Verify' >> beam.ParDo(_VerifyFn(
+                   max_ber=config.max_ber, max_loud_ber=config.max_loud_ber,
+                   max_unmatched_s=config.max_unmatched_speech_s)))
     decisions = (matches
                  | 'AllMatches' >> beam.combiners.ToList()
                  | 'Resolve' >> beam.FlatMap(resolve_all))

@@ -13,6 +13,10 @@ too: an upload whose files all list as before is unchanged without being read.
 Only an upload whose listing differs is read and hashed; if its content is the
 one already processed (a file copied or touched), it is still unchanged.
 
+The state names no upload: stems and file paths are kept as their SHA-256
+(:func:`path_sha256`), since a path often names the contributor, and the state
+outlives consent withdrawal.
+
 Counters (``select_new.*``): ``new``, ``changed``, ``unchanged``,
 ``touched_unchanged``, ``gone`` (in the state, no longer listed: the row is
 kept), ``unreadable`` (processed, so that a later stage rejects it with a
@@ -34,27 +38,32 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.common import inc_counter
 from transforms.discover import split_stem
 
-__all__ = ['SelectNewUploads', 'Selected', 'listing_stamp', 'STAGE']
+__all__ = ['SelectNewUploads', 'Selected', 'listing_stamp', 'path_sha256', 'STAGE']
 
 STAGE = 'select_new'
 _STATE = 'state'
 _CHUNK_BYTES = 1 << 20
 
 
+def path_sha256(path: str) -> str:
+  """The SHA-256 of a path (UTF-8), in hex: how the state knows an upload."""
+  return hashlib.sha256(path.encode('utf-8', 'surrogatepass')).hexdigest()
+
+
 def listing_stamp(files: Iterable[Any]) -> list[dict[str, Any]]:
-  """The files' paths, sizes and update times, sorted: what the listing says.
+  """The files' path hashes, sizes and update times, sorted: what the listing says.
 
   Accepts :class:`~apache_beam.io.fileio.FileMetadata` or state-row dicts.
   """
   stamp = []
   for f in files:
     if isinstance(f, dict):
-      stamp.append({'path': f['path'], 'size_bytes': int(f['size_bytes']),
+      stamp.append({'path_sha256': f['path_sha256'], 'size_bytes': int(f['size_bytes']),
                     'updated_s': float(f['updated_s'])})
     else:
-      stamp.append({'path': f.path, 'size_bytes': int(f.size_in_bytes),
+      stamp.append({'path_sha256': path_sha256(f.path), 'size_bytes': int(f.size_in_bytes),
                     'updated_s': float(f.last_updated_in_seconds or 0.0)})
-  return sorted(stamp, key=lambda f: f['path'])
+  return sorted(stamp, key=lambda f: f['path_sha256'])
 
 
 def content_sha256(files: Iterable[fileio.FileMetadata]) -> str:
@@ -71,14 +80,15 @@ def content_sha256(files: Iterable[fileio.FileMetadata]) -> str:
 
 
 class _SelectFn(beam.DoFn):
-  """(stem, {'files': [[FileMetadata]], 'state': [row]}) -> stems to process, and
-  state rows on the ``state`` output."""
+  """(stem hash, {'files': [(stem, [FileMetadata])], 'state': [row]}) -> stems to
+  process, and state rows on the ``state`` output."""
   def __init__(self, *, build_id: str):
     self._build_id = build_id
 
   def process(self, element: tuple[str, dict[str, list]]) -> Iterator:
-    stem, joined = element
-    files = [meta for group in joined['files'] for meta in group]
+    key, joined = element
+    stem = next((stem for stem, _ in joined['files']), None)
+    files = [meta for _, group in joined['files'] for meta in group]
     previous = min(joined['state'], key=lambda row: row['build_id'], default=None)
     if not files:
       if previous is not None:
@@ -102,7 +112,7 @@ class _SelectFn(beam.DoFn):
       return
     inc_counter(STAGE, 'changed' if previous is not None else 'new')
     yield stem, files
-    yield beam.pvalue.TaggedOutput(_STATE, {'stem': stem, 'files': stamp,
+    yield beam.pvalue.TaggedOutput(_STATE, {'stem_sha256': key, 'files': stamp,
                                             'content_sha256': digest,
                                             'build_id': self._build_id})
 
@@ -128,8 +138,9 @@ class SelectNewUploads(beam.PTransform):
     self._build_id = build_id
 
   def expand(self, stems: beam.PCollection) -> Selected:
-    listed = stems | 'ListedByStem' >> beam.MapTuple(lambda stem, files: (stem, list(files)))
-    known = self._state | 'StateByStem' >> beam.Map(lambda row: (row['stem'], row))
+    listed = stems | 'ListedByStem' >> beam.MapTuple(
+        lambda stem, files: (path_sha256(stem), (stem, list(files))))
+    known = self._state | 'StateByStem' >> beam.Map(lambda row: (row['stem_sha256'], row))
     outputs = ({'files': listed, 'state': known}
                | 'JoinState' >> beam.CoGroupByKey()
                | 'Select' >> beam.ParDo(_SelectFn(build_id=self._build_id)).with_outputs(

@@ -328,10 +328,12 @@ def test_withdrawn_contributor_leaves_no_audio_anywhere(nights):
                         if os.path.isfile(p) and '/builds/night1/' not in p)
   assert not any(data in everything for data in nights['withdrawn_audio'].values())
   assert s2['withdrawals'] == {'contributors': 1}  # how many, never who
-  for name in ('rejects', 'withdrawn', 'fingerprints', 'manifests', 'delta'):
+  for name in ('rejects', 'withdrawn', 'fingerprints', 'manifests', 'delta', 'state/uploads'):
     assert withdrawn not in repr(rows(out, 'night2', name)), name
-  with open(f'{out}/builds/night2/summary.json', encoding='utf-8') as f:
-    assert withdrawn not in f.read()
+  build = [p for p in glob.glob(f'{out}/builds/night2/**', recursive=True) if os.path.isfile(p)]
+  assert len(build) > 10
+  for path in build:  # not in a table, the summary, the card, the report, a path
+    assert withdrawn.encode() not in read(path) and withdrawn not in path, path
   assert s2['snapshot']['removed_withdrawn'] == len(nights['withdrawn_audio'])
   assert s2['audio_objects_deleted'] == len(nights['withdrawn_audio'])
   assert sorted(r['audio_path'] for r in rows(out, 'night2', 'withdrawn')) == sorted(

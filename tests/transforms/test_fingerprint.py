@@ -22,6 +22,7 @@ from transforms.fingerprint import (
   LSH_WINDOWS,
   MAX_BER,
   MAX_LOUD_BER,
+  MAX_UNMATCHED_SPEECH_S,
   MIN_LOUD_WORDS,
   MIN_OVERLAP_FRAMES,
   aligned_blocks,
@@ -33,6 +34,7 @@ from transforms.fingerprint import (
   lsh_key_arrays,
   lsh_keys,
   match,
+  unmatched_speech_s,
 )
 
 RATE_HZ = 16000
@@ -169,6 +171,24 @@ def test_loud_ber_needs_levels_and_enough_loud_words(reference_fp, clean):
   one_loud = np.zeros_like(levels)
   one_loud[:MIN_LOUD_WORDS - 1] = 200
   assert loud_ber(reference_fp, reference_fp, one_loud, one_loud, offset_frames=0) is None
+
+
+def test_unmatched_speech_allows_padding_and_a_trim_not_an_excerpt(clean):
+  def unmatched(copy: np.ndarray) -> float | None:
+    a, levels_a = fingerprint_with_levels(pcm16(clean), sample_rate=RATE_HZ)
+    b, levels_b = fingerprint_with_levels(pcm16(copy), sample_rate=RATE_HZ)
+    _, offset = match(a, b)
+    return unmatched_speech_s(len(a), len(b), levels_a, levels_b, offset_frames=offset)
+
+  second = RATE_HZ
+  padded = np.concatenate([np.zeros(second), clean, np.zeros(second)])
+  assert unmatched(padded) == 0.0  # padding is silence: nothing loud lies beyond
+  trimmed = unmatched(clean[int(0.4 * second):])
+  assert 0.0 < trimmed <= MAX_UNMATCHED_SPEECH_S
+  excerpt = unmatched(clean[int(1.5 * second):int(2.7 * second)])  # 1.2 s of 4 s
+  assert excerpt > MAX_UNMATCHED_SPEECH_S
+  a = fp_of(clean)
+  assert unmatched_speech_s(len(a), len(a), None, None, offset_frames=0) is None
 
 
 def test_match_needs_enough_overlap(reference_fp):

@@ -271,6 +271,31 @@ def test_loud_words_keep_a_second_take_that_the_ber_alone_would_reject(espeak_ta
                   for c in clips[:2])
   config = NearDedupConfig()
   assert verify_pair(first, again, hint_offset=None, max_ber=config.max_ber,
-                     max_loud_ber=1.0) is not None
+                     max_loud_ber=1.0, max_unmatched_s=10.0) is not None
   assert verify_pair(first, again, hint_offset=None, max_ber=config.max_ber,
-                     max_loud_ber=config.max_loud_ber) is None
+                     max_loud_ber=config.max_loud_ber, max_unmatched_s=10.0) is None
+
+
+def test_an_excerpt_of_a_longer_clip_is_not_a_copy_a_trimmed_clip_is():
+  x = speech(11, duration_s=4.0)
+
+  def measured(upload_id, samples, uploaded_at):
+    words, levels = fingerprint_with_levels(
+        np.round(np.clip(samples, -1, 0.99997) * 32768).astype(np.int16), sample_rate=RATE_HZ)
+    return clip_of(upload_id=upload_id, contributor_id='alice', uploaded_at=uploaded_at,
+                   clip_id=upload_id, flac=b'flac', fingerprint=words, fingerprint_levels=levels)
+
+  clips = [measured('whole', x, day(1)),
+           measured('trimmed', x[int(0.3 * RATE_HZ):-int(0.3 * RATE_HZ)], day(2)),
+           measured('excerpt', x[int(1.5 * RATE_HZ):int(2.7 * RATE_HZ)], day(3))]
+  with local_pipeline() as p:
+    created = p | beam.Create(clips)
+    default = created | 'Default' >> DeduplicateNear(config=NearDedupConfig())
+    lenient = created | 'Lenient' >> DeduplicateNear(
+        config=NearDedupConfig(max_unmatched_speech_s=10.0))
+    for name, out, rejected in (('default', default, ['trimmed']),
+                                ('lenient', lenient, ['trimmed', 'excerpt'])):
+      assert_that(out.rejected | f'{name}Ids' >> beam.Map(lambda r: (r.upload_id, r.reason)),
+                  equal_to([(u, 'near_duplicate') for u in rejected]), label=name)
+  counters = {m.key.metric.name: m.committed for m in p.result.metrics().query()['counters']}
+  assert counters['near_dedup.rejected_by_unmatched_speech'] >= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import apache_beam as beam
@@ -9,12 +10,11 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import local_pipeline, write_upload
 from transforms.discover import ListUploads
-from transforms.select_new import SelectNewUploads, content_sha256, listing_stamp
+from transforms.select_new import SelectNewUploads, content_sha256, listing_stamp, path_sha256
 
 
 def select(root: str, state: list[dict], tmp: str) -> tuple[list, list]:
   """Runs the transform; the stems and state rows come back through Parquet-free JSON files."""
-  import json
   with local_pipeline() as p:
     known = p | 'State' >> beam.Create(state)
     selected = (p | ListUploads(root=root)) | SelectNewUploads(state=known, build_id='b2')
@@ -34,8 +34,16 @@ def test_first_night_selects_everything_and_records_it(tmp_path):
   write_upload(root, 'b.wav', b'audio b', {'contributor_id': 'c'})
   stems, state = select(root, [], str(tmp_path / 'run1'))
   assert stems == ['a', 'b']
-  assert sorted(os.path.basename(r['stem']) for r in state) == ['a', 'b']
+  assert sorted(r['stem_sha256'] for r in state) == sorted(
+      path_sha256(f'{root}/{name}') for name in ('a', 'b'))
   assert all(r['build_id'] == 'b2' and len(r['files']) == 2 for r in state)
+
+
+def test_the_state_names_no_path(tmp_path):
+  root = str(tmp_path / 'contributor-jane-doe')
+  write_upload(root, 'take.wav', b'audio', {'contributor_id': 'jane-doe'})
+  _, state = select(root, [], str(tmp_path / 'run1'))
+  assert len(state) == 1 and 'jane-doe' not in json.dumps(state)
 
 
 def test_unchanged_touched_and_overwritten_uploads(tmp_path):
@@ -55,12 +63,14 @@ def test_unchanged_touched_and_overwritten_uploads(tmp_path):
   write_upload(root, 'new.wav', b'audio new', {'contributor_id': 'c'})
   stems, state = select(root, first, str(tmp_path / 'run2'))
   assert stems == ['new', 'overwritten']
-  by_name = {os.path.basename(r['stem']): r for r in state}
+  name_of = {path_sha256(f'{root}/{name}'): name
+             for name in ('same', 'touched', 'overwritten', 'new')}
+  by_name = {name_of[r['stem_sha256']]: r for r in state}
   assert set(by_name) == {'same', 'touched', 'overwritten', 'new'}
   assert by_name['same']['build_id'] == by_name['touched']['build_id'] == 'b1'
   assert by_name['overwritten']['build_id'] == by_name['new']['build_id'] == 'b2'
-  assert by_name['touched']['files'] != next(r for r in first if r['stem'].endswith(
-      'touched'))['files']
+  assert by_name['touched']['files'] != next(
+      r for r in first if name_of[r['stem_sha256']] == 'touched')['files']
 
 
 def test_content_hash_covers_every_file_of_the_upload(tmp_path):
@@ -71,15 +81,17 @@ def test_content_hash_covers_every_file_of_the_upload(tmp_path):
   before = content_sha256(files)
   write_upload(root, 'a.wav', b'x', {'contributor_id': 'd'})
   assert content_sha256(FileSystems.match([f'{root}/a.*'])[0].metadata_list) != before
-  assert [f['path'] for f in listing_stamp(files)] == sorted(f.path for f in files)
+  assert [f['path_sha256'] for f in listing_stamp(files)] == sorted(
+      path_sha256(f.path) for f in files)
 
 
 def test_state_rows_of_vanished_uploads_are_kept(tmp_path):
-  row = {'stem': f'{tmp_path}/gone', 'files': [], 'content_sha256': '0' * 64, 'build_id': 'b1'}
+  row = {'stem_sha256': path_sha256(f'{tmp_path}/gone'), 'files': [], 'content_sha256': '0' * 64,
+         'build_id': 'b1'}
   write_upload(str(tmp_path), 'here.wav', b'a', {'contributor_id': 'c'})
   with local_pipeline() as p:
     known = p | 'State' >> beam.Create([row])
     selected = (p | ListUploads(root=str(tmp_path))) | SelectNewUploads(state=known,
                                                                          build_id='b2')
-    assert_that(selected.state | beam.Map(lambda r: os.path.basename(r['stem'])),
-                equal_to(['gone', 'here']))
+    assert_that(selected.state | beam.Map(lambda r: r['stem_sha256']),
+                equal_to([path_sha256(f'{tmp_path}/{name}') for name in ('gone', 'here')]))
