@@ -288,8 +288,8 @@ def test_staged_sdist_holds_everything_the_workers_import(gcs, template):
     requires = sdist.extractfile(requires_txt).read().decode().splitlines()
   files, third_party = worker_imports()
   assert files and files <= members, sorted(files - members)
-  declared = _requirement_names(requires[:requires.index('[test]')] if '[test]' in requires
-                                else requires)
+  extras = [i for i, line in enumerate(requires) if line.startswith('[')]  # [bench], [test]
+  declared = _requirement_names(requires[:extras[0]] if extras else requires)
   installed = _closure(declared, skip=set())
   distributions = metadata.packages_distributions()
   for top in third_party:
