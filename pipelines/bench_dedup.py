@@ -75,6 +75,7 @@ import scipy.signal
 import soxr
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.publish import write_json
 from pipelines.sample_audio import (
   encode_audio,
   random_voice,
@@ -778,8 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              'timing': timing, 'set_counters': set_counters, 'misses': misses,
              'closest_negatives': closest, 'wrong_rejects': wrong}
   if args.out:
-    with open(args.out, 'w', encoding='utf-8') as f:
-      json.dump(results, f, indent=2)
+    write_json(args.out, results)
     print(f'wrote {args.out}')
   return 0
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 import time
 
@@ -24,6 +23,7 @@ import soundfile as sf
 import soxr
 
 from pipelines import reference_signals as ref
+from pipelines.publish import write_json
 from schemas.config import DecodeConfig, MeasureConfig
 from transforms import metrics
 from transforms.decode import decode_bytes
@@ -149,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
              'bandwidth': bandwidth_table(args.seeds), 'measure_cost': measure_cost(args.seeds)}
   print(report(results))
   if args.out:
-    with open(args.out, 'w', encoding='utf-8') as f:
-      json.dump(results, f, indent=2)
+    write_json(args.out, results)
   return 0
 
 

@@ -172,9 +172,7 @@ def main(argv: list[str] | None = None) -> int:
       print(f'{r["history"]:8d} {r["new"]:5d} {r["wall_s"]:7.2f} {r["cpu_s"]:6.2f} '
             f'{r["processed"]:5d} {r["accepted"]:8d} {r["snapshot_clips"]:8d}', flush=True)
   if args.out:
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-      json.dump(results, f, indent=2)
+    write_json(args.out, results)
   return 0
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import resource
 import shutil
@@ -38,7 +37,7 @@ import time
 
 from pipelines.bench_corpus import make_corpus, make_long_upload
 from pipelines.bench_jobs import datasets_job, ffmpeg_on_path, floor_job, librosa_job
-from pipelines.publish import read_json
+from pipelines.publish import read_json, write_json
 from transforms.common import TIME_SUFFIX
 from transforms.decode import CHILD_STAGE
 
@@ -336,9 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     print('full build CPU s per audio hour: ' + ', '.join(
         f'{h} h: {v:.0f}' for h, v in report['cpu_s_per_audio_hour'].items())
         + f'; spread {100 * (max(per_hour) / min(per_hour) - 1):.0f}% (target <= 15%)')
-  os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
-  with open(args.out, 'w', encoding='utf-8') as f:
-    json.dump(report, f, indent=2)
+  write_json(args.out, report)
   print(f'wrote {args.out}')
   return 0
 

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 import pyarrow.dataset as ds
 
 from pipelines.fuzz_corpus import fuzz_corpus, write_corpus
+from pipelines.publish import write_json
 
 __all__ = ['run', 'main', 'MemorySampler']
 
@@ -233,8 +234,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     failures.append(f'files changed outside the build: {changed[:5]} {outside[:5]}')
   report['total_s'] = round(time.monotonic() - started, 1)
   report['failures'] = failures
-  with open(f'{work}/fuzz_report.json', 'w', encoding='utf-8') as f:
-    json.dump(report, f, indent=2, sort_keys=True)
+  write_json(f'{work}/fuzz_report.json', report)
   return report
 
 

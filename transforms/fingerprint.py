@@ -305,15 +305,11 @@ def loud_ber(a: np.ndarray, b: np.ndarray, levels_a: np.ndarray, levels_b: np.nd
   before levels were kept) or fewer than :data:`MIN_LOUD_WORDS` words are loud
   in both: then only the BER decides.
   """
-  if levels_a is None or levels_b is None or len(levels_a) != len(a) or len(levels_b) != len(b):
+  span = _overlap(len(a), len(b), levels_a, levels_b, offset_frames)
+  if span is None:
     return None
-  low, high = max(0, offset_frames), min(len(a), len(b) + offset_frames)
-  if high - low <= 0:
-    return None
-  levels_a, levels_b = np.asarray(levels_a, np.int16), np.asarray(levels_b, np.int16)
-  loud = ((levels_a[low:high] >= levels_a.max() - LOUD_RANGE_DB)
-          & (levels_b[low - offset_frames:high - offset_frames]
-             >= levels_b.max() - LOUD_RANGE_DB))
+  low, high = span
+  loud = _loud(levels_a)[low:high] & _loud(levels_b)[low - offset_frames:high - offset_frames]
   count = int(loud.sum())
   if count < MIN_LOUD_WORDS:
     return None
@@ -332,19 +328,34 @@ def unmatched_speech_s(length_a: int, length_b: int, levels_a: np.ndarray | None
   loudest word, counted at each of the four ends; the largest count times
   :data:`HOP_S`. ``None`` when levels are missing or the clips do not overlap.
   """
+  span = _overlap(length_a, length_b, levels_a, levels_b, offset_frames)
+  if span is None:
+    return None
+  low, high = span
+  most = 0
+  for levels, lo, hi in ((levels_a, low, high),
+                         (levels_b, low - offset_frames, high - offset_frames)):
+    loud = _loud(levels)
+    most = max(most, int(np.count_nonzero(loud[:lo])), int(np.count_nonzero(loud[hi:])))
+  return most * HOP_S
+
+
+def _overlap(length_a: int, length_b: int, levels_a: np.ndarray | None,
+             levels_b: np.ndarray | None, offset_frames: int) -> tuple[int, int] | None:
+  """The overlap ``[low, high)`` in clip A's words at ``offset_frames`` (B's
+  words are ``[low - offset_frames, high - offset_frames)``), or None when the
+  clips do not overlap or either lacks levels of its length."""
   if (levels_a is None or levels_b is None or len(levels_a) != length_a
       or len(levels_b) != length_b):
     return None
   low, high = max(0, offset_frames), min(length_a, length_b + offset_frames)
-  if high - low <= 0:
-    return None
-  most = 0
-  for levels, lo, hi in ((levels_a, low, high),
-                         (levels_b, low - offset_frames, high - offset_frames)):
-    levels = np.asarray(levels, np.int16)
-    loud = levels >= levels.max() - LOUD_RANGE_DB
-    most = max(most, int(np.count_nonzero(loud[:lo])), int(np.count_nonzero(loud[hi:])))
-  return most * HOP_S
+  return (low, high) if high > low else None
+
+
+def _loud(levels: np.ndarray) -> np.ndarray:
+  """Which words are within :data:`LOUD_RANGE_DB` of the clip's loudest."""
+  levels = np.asarray(levels, np.int16)
+  return levels >= levels.max() - LOUD_RANGE_DB
 
 
 class Information(NamedTuple):
